@@ -1,0 +1,182 @@
+"""Edition schedules: parsing, fire times in a subscriber's time zone, edition keys.
+
+Pure functions over ``zoneinfo``; no scheduler library. The daemon (``scheduler.py``)
+and ``run --once`` both ask this module which editions are due, so they agree.
+
+Grammar: ``daily HH:MM`` | ``weekdays HH:MM`` | ``weekly <mon..sun> HH:MM`` | a
+five-field cron line (``minute hour day-of-month month day-of-week``).
+
+An edition is keyed by the subscriber's *local* date (``2026-11-29``), or ISO week
+for weekly schedules (``2026-W48``), or local date and time for cron lines that fire
+more than once a day. A fire time that falls in a DST gap is moved forward by the
+gap (never skipped); one that falls in a DST overlap fires once, at the first
+occurrence (never twice).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_SIMPLE = re.compile(
+    r"^(?P<kind>daily|weekdays|weekly)\s+(?:(?P<day>[a-z]{3})[a-z]*\s+)?(?P<h>\d{1,2}):(?P<m>\d{2})$"
+)
+
+
+def _field(text: str, lo: int, hi: int, names: tuple[str, ...] = (), base: int = 0) -> frozenset[int]:
+    """Parse one cron field into the set of values it allows."""
+    values: set[int] = set()
+
+    def num(tok: str) -> int:
+        tok = tok.lower()
+        if tok[:3] in names:
+            return names.index(tok[:3]) + base
+        if not tok.isdigit():
+            raise ValueError(f"'{tok}' is not a number")
+        return int(tok)
+
+    for part in text.split(","):
+        step = 1
+        if "/" in part:
+            part, step_s = part.split("/", 1)
+            if not step_s.isdigit() or int(step_s) == 0:
+                raise ValueError(f"bad step '/{step_s}'")
+            step = int(step_s)
+        if part == "*":
+            start, end = lo, hi
+        elif "-" in part:
+            a, b = part.split("-", 1)
+            start, end = num(a), num(b)
+        else:
+            start = num(part)
+            end = hi if step > 1 else start
+        if not (lo <= start <= hi and lo <= end <= hi and start <= end):
+            raise ValueError(f"'{part}' is outside {lo}-{hi}")
+        values.update(range(start, end + 1, step))
+    return frozenset(values)
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    text: str
+    kind: str  # daily | weekdays | weekly | cron
+    minutes: frozenset[int]
+    hours: frozenset[int]
+    weekdays: frozenset[int]  # 0 = Monday
+    monthdays: frozenset[int] = frozenset(range(1, 32))
+    months: frozenset[int] = frozenset(range(1, 13))
+    dom_restricted: bool = False
+    dow_restricted: bool = False
+
+    @property
+    def per_day(self) -> int:
+        return len(self.minutes) * len(self.hours)
+
+    def _day_matches(self, d: date) -> bool:
+        if d.month not in self.months:
+            return False
+        dom_ok = d.day in self.monthdays
+        dow_ok = d.weekday() in self.weekdays
+        if self.kind == "cron" and self.dom_restricted and self.dow_restricted:
+            return dom_ok or dow_ok  # cron's rule: either restricted field may match
+        return dom_ok and dow_ok
+
+    def fire_times(self, start: datetime, end: datetime, tz: ZoneInfo) -> Iterator[datetime]:
+        """Fire times in ``(start, end]`` (aware datetimes), as aware local datetimes."""
+        d = start.astimezone(tz).date() - timedelta(days=1)
+        last = end.astimezone(tz).date() + timedelta(days=1)
+        while d <= last:
+            if self._day_matches(d):
+                for h in sorted(self.hours):
+                    for m in sorted(self.minutes):
+                        local = _resolve(datetime.combine(d, time(h, m)), tz)
+                        if start < local <= end:
+                            yield local
+            d += timedelta(days=1)
+
+    def previous(self, now: datetime, tz: ZoneInfo, *, within: timedelta) -> datetime | None:
+        """The latest fire time in ``(now - within, now]``, or None."""
+        last = None
+        for fire in self.fire_times(now - within, now, tz):
+            last = fire
+        return last
+
+    def next(self, now: datetime, tz: ZoneInfo) -> datetime:
+        """The first fire time after ``now``."""
+        span = timedelta(days=2)
+        for _ in range(400):
+            for fire in self.fire_times(now, now + span, tz):
+                return fire
+            now, span = now + span, span * 2
+        raise ValueError(f"schedule '{self.text}' never fires")
+
+    def edition_key(self, fire: datetime) -> str:
+        """The edition a local fire time belongs to."""
+        if self.kind == "weekly":
+            year, week, _ = fire.isocalendar()
+            return f"{year}-W{week:02d}"
+        if self.per_day > 1:
+            return fire.strftime("%Y-%m-%dT%H:%M")
+        return fire.date().isoformat()
+
+
+def _resolve(naive: datetime, tz: ZoneInfo) -> datetime:
+    """Attach ``tz`` to a wall time: gaps move forward, overlaps take the first."""
+    local = naive.replace(tzinfo=tz, fold=0)
+    roundtrip = local.astimezone(UTC).astimezone(tz)
+    if roundtrip.replace(tzinfo=None) != naive:  # in a gap: the wall time does not exist
+        return roundtrip if roundtrip > local else local.replace(fold=1).astimezone(UTC).astimezone(tz)
+    return local
+
+
+def parse_schedule(text: str) -> Schedule:
+    """Parse a schedule; raise ``ValueError`` with a message that says how to fix it."""
+    raw = " ".join(str(text).split())
+    low = raw.lower()
+    m = _SIMPLE.match(low)
+    if m:
+        h, mi = int(m["h"]), int(m["m"])
+        if h > 23 or mi > 59:
+            raise ValueError(f"'{raw}' has no valid time of day; use HH:MM from 00:00 to 23:59")
+        kind = m["kind"]
+        if kind == "weekly":
+            if not m["day"] or m["day"] not in DAYS:
+                raise ValueError(f"'{raw}' needs a day: weekly mon|tue|...|sun HH:MM")
+            days = frozenset({DAYS.index(m["day"])})
+        elif m["day"]:
+            raise ValueError(f"'{raw}': only weekly schedules take a day")
+        else:
+            days = frozenset(range(7)) if kind == "daily" else frozenset(range(5))
+        return Schedule(raw, kind, frozenset({mi}), frozenset({h}), days)
+    fields = raw.split(" ")
+    if len(fields) == 5 and not low.startswith(("daily", "weekdays", "weekly")):
+        try:
+            minutes = _field(fields[0], 0, 59)
+            hours = _field(fields[1], 0, 23)
+            monthdays = _field(fields[2], 1, 31)
+            months = _field(fields[3], 1, 12, _MONTHS, base=1)
+            dow_field = fields[4].replace("7", "0") if fields[4] != "*" else "*"
+            dows = _field(dow_field, 0, 6, ("sun", *DAYS[:-1]))  # cron: 0 = Sunday
+        except ValueError as err:
+            raise ValueError(f"'{raw}' is not a valid cron line ({err})") from None
+        weekdays = frozenset((d - 1) % 7 for d in dows)  # to Python's 0 = Monday
+        return Schedule(
+            raw,
+            "cron",
+            minutes,
+            hours,
+            weekdays,
+            monthdays,
+            months,
+            dom_restricted=fields[2] != "*",
+            dow_restricted=fields[4] != "*",
+        )
+    raise ValueError(
+        f"'{raw}' is not a schedule; use 'daily HH:MM', 'weekdays HH:MM', "
+        "'weekly mon HH:MM' or a five-field cron line"
+    )

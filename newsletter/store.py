@@ -1,0 +1,730 @@
+"""The state: papers, fetch state, the delivery ledger, and subscriber state.
+
+SQLite by default, opened from a path or a ``sqlite:///`` URL. Rows never leave
+this module: callers get ``Paper`` objects and plain values.
+
+The ledger hands out work by atomic claims (``UPDATE ... WHERE state = 'pending'
+... RETURNING``), never by a position kept in one process's memory, so several
+workers (or, later, several machines on PostgreSQL) can share it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import StoreError
+from .models import Paper
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS papers (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    abstract TEXT NOT NULL DEFAULT '',
+    authors TEXT NOT NULL DEFAULT '[]',
+    categories TEXT NOT NULL DEFAULT '[]',
+    url TEXT NOT NULL DEFAULT '',
+    pdf_url TEXT,
+    hf_url TEXT,
+    doi TEXT,
+    version INTEGER,
+    announce_type TEXT,
+    published TEXT,
+    source TEXT NOT NULL DEFAULT '',
+    sources TEXT NOT NULL DEFAULT '[]',
+    signals TEXT NOT NULL DEFAULT '{}',
+    first_seen TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS papers_first_seen ON papers(first_seen);
+CREATE TABLE IF NOT EXISTS fetch_state (
+    source TEXT PRIMARY KEY,
+    etag TEXT,
+    last_modified TEXT,
+    last_fetch_at TEXT,
+    last_success_at TEXT,
+    last_status TEXT,
+    last_error TEXT,
+    last_new INTEGER NOT NULL DEFAULT 0,
+    disabled INTEGER NOT NULL DEFAULT 0,
+    disabled_reason TEXT
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    subscriber TEXT NOT NULL,
+    edition TEXT NOT NULL,
+    state TEXT NOT NULL,
+    message_id TEXT,
+    paper_ids TEXT NOT NULL DEFAULT '[]',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    reason TEXT,
+    server_reply TEXT,
+    claimed_by TEXT,
+    claimed_at TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    sent_at TEXT,
+    PRIMARY KEY (subscriber, edition)
+);
+CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries(state);
+CREATE TABLE IF NOT EXISTS sent_papers (
+    subscriber TEXT NOT NULL,
+    paper_id TEXT NOT NULL,
+    edition TEXT NOT NULL,
+    sent_at TEXT NOT NULL,
+    PRIMARY KEY (subscriber, paper_id)
+);
+CREATE TABLE IF NOT EXISTS subscriber_status (
+    subscriber TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    reason TEXT,
+    permanent_failures INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS subscriber_prefs (
+    subscriber TEXT PRIMARY KEY,
+    data TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS feedback (
+    subscriber TEXT NOT NULL,
+    paper_id TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (subscriber, paper_id)
+);
+CREATE TABLE IF NOT EXISTS job_runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    outcome TEXT,
+    detail TEXT
+);
+"""
+
+# Delivery states. ``sending`` is a claim: a worker took the row and is talking to
+# the server. ``empty`` records an edition with nothing to send, and why.
+PENDING, SENDING, SENT, FAILED, EMPTY = "pending", "sending", "sent", "failed", "empty"
+ACTIVE, UNSUBSCRIBED, SUPPRESSED = "active", "unsubscribed", "suppressed"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def ts(value: datetime | None) -> str | None:
+    """A datetime as a sortable UTC ISO string (naive values are taken as UTC)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def parse_ts(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def sqlite_path(url: str) -> Path:
+    """The file behind a state setting: a plain path or ``sqlite:///path``."""
+    if url.startswith("sqlite:///"):
+        return Path(url[len("sqlite:///") :])
+    if "://" in url:
+        scheme = url.split("://", 1)[0]
+        raise StoreError(
+            f"state '{url}': unsupported database '{scheme}'; use a file path or sqlite:///PATH"
+        )
+    return Path(url)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchState:
+    source: str
+    etag: str | None = None
+    last_modified: str | None = None
+    last_fetch_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_status: str | None = None  # ok | not_modified | error
+    last_error: str | None = None
+    last_new: int = 0
+    disabled: bool = False
+    disabled_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    subscriber: str
+    edition: str
+    state: str
+    message_id: str | None
+    paper_ids: tuple[str, ...]
+    attempts: int
+    reason: str | None
+    server_reply: str | None
+    updated_at: datetime | None
+    sent_at: datetime | None
+
+
+class Store:
+    """A connection to the state database. Safe to share between threads."""
+
+    def __init__(self, url: str | os.PathLike[str]) -> None:
+        self.url = str(url)
+        self.path = sqlite_path(self.url)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                self.path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._lock = threading.RLock()
+            self._migrate()
+        except (sqlite3.Error, OSError) as err:
+            raise StoreError(
+                f"state '{self.path}': cannot open the database ({err}); "
+                "check the path and its permissions"
+            ) from err
+
+    # -- plumbing ---------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE``), committed on success."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def _migrate(self) -> None:
+        with self.transaction() as db:
+            db.executescript("SAVEPOINT schema;" + _SCHEMA + "RELEASE schema;")
+            row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO meta(key, value) VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+            elif int(row["value"]) > SCHEMA_VERSION:
+                raise StoreError(
+                    f"state '{self.path}' was written by a newer newsletter "
+                    f"(schema {row['value']} > {SCHEMA_VERSION}); upgrade newsletter"
+                )
+
+    # -- meta -------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        rows = self._query("SELECT value FROM meta WHERE key=?", (key,))
+        return rows[0]["value"] if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (key, value),
+            )
+
+    def secret_key(self) -> str:
+        """A signing key kept in the state, made on first use.
+
+        Used only when ``NEWSLETTER_SECRET_KEY`` is not set, so that links in the
+        demo still verify; production deployments set the environment variable.
+        """
+        with self.transaction() as db:
+            row = db.execute("SELECT value FROM meta WHERE key='secret_key'").fetchone()
+            if row:
+                return str(row["value"])
+            key = secrets.token_urlsafe(32)
+            db.execute("INSERT INTO meta(key, value) VALUES ('secret_key', ?)", (key,))
+            return key
+
+    # -- papers -----------------------------------------------------------------
+
+    def upsert_papers(
+        self, papers: Iterable[Paper], *, now: datetime | None = None
+    ) -> tuple[int, int]:
+        """Store papers; return ``(new, duplicate)``.
+
+        A paper already stored (same canonical id, any version, any source) is not
+        new: its signals and missing fields are merged, its ``first_seen`` kept.
+        """
+        now_s = ts(now or utcnow())
+        new = dup = 0
+        seen_in_batch: set[str] = set()
+        with self.transaction() as db:
+            for paper in papers:
+                row = db.execute("SELECT * FROM papers WHERE id=?", (paper.id,)).fetchone()
+                if row is None:
+                    db.execute(
+                        "INSERT INTO papers(id, title, abstract, authors, categories, url,"
+                        " pdf_url, hf_url, doi, version, announce_type, published, source,"
+                        " sources, signals, first_seen, updated_at)"
+                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (
+                            paper.id,
+                            paper.title,
+                            paper.abstract,
+                            json.dumps(list(paper.authors)),
+                            json.dumps(list(paper.categories)),
+                            paper.url,
+                            paper.pdf_url,
+                            paper.hf_url,
+                            paper.doi,
+                            paper.version,
+                            paper.announce_type,
+                            ts(paper.published),
+                            paper.source,
+                            json.dumps([paper.source] if paper.source else []),
+                            json.dumps(paper.signals, default=str),
+                            now_s,
+                            now_s,
+                        ),
+                    )
+                    new += 1
+                    seen_in_batch.add(paper.id)
+                    continue
+                if paper.id not in seen_in_batch:
+                    dup += 1
+                    seen_in_batch.add(paper.id)
+                self._merge(db, row, paper, now_s)
+        return new, dup
+
+    @staticmethod
+    def _merge(db: sqlite3.Connection, row: sqlite3.Row, paper: Paper, now_s: str | None) -> None:
+        signals = json.loads(row["signals"])
+        signals.update({k: v for k, v in paper.signals.items() if v not in (None, "", [])})
+        sources = json.loads(row["sources"])
+        if paper.source and paper.source not in sources:
+            sources.append(paper.source)
+        version = max(v for v in (row["version"], paper.version, 0) if v is not None) or None
+        db.execute(
+            "UPDATE papers SET abstract=?, authors=?, categories=?, url=?, pdf_url=?, hf_url=?,"
+            " doi=?, version=?, published=?, sources=?, signals=?, updated_at=? WHERE id=?",
+            (
+                row["abstract"] if len(row["abstract"]) >= len(paper.abstract) else paper.abstract,
+                row["authors"] if json.loads(row["authors"]) else json.dumps(list(paper.authors)),
+                row["categories"]
+                if json.loads(row["categories"])
+                else json.dumps(list(paper.categories)),
+                row["url"] or paper.url,
+                row["pdf_url"] or paper.pdf_url,
+                row["hf_url"] or paper.hf_url,
+                row["doi"] or paper.doi,
+                version,
+                row["published"] or ts(paper.published),
+                json.dumps(sources),
+                json.dumps(signals, default=str),
+                now_s,
+                row["id"],
+            ),
+        )
+
+    @staticmethod
+    def _paper(row: sqlite3.Row) -> Paper:
+        return Paper(
+            id=row["id"],
+            title=row["title"],
+            abstract=row["abstract"],
+            authors=tuple(json.loads(row["authors"])),
+            categories=tuple(json.loads(row["categories"])),
+            url=row["url"],
+            pdf_url=row["pdf_url"],
+            hf_url=row["hf_url"],
+            doi=row["doi"],
+            version=row["version"],
+            announce_type=row["announce_type"],
+            published=parse_ts(row["published"]),
+            source=row["source"],
+            first_seen=parse_ts(row["first_seen"]),
+            signals=json.loads(row["signals"]),
+        )
+
+    def get_paper(self, paper_id: str) -> Paper | None:
+        rows = self._query("SELECT * FROM papers WHERE id=?", (paper_id,))
+        return self._paper(rows[0]) if rows else None
+
+    def papers(
+        self, *, since: datetime | None = None, until: datetime | None = None
+    ) -> list[Paper]:
+        """Papers first seen in ``(since, until]``, oldest first."""
+        sql, params = "SELECT * FROM papers WHERE 1=1", []
+        if since is not None:
+            sql += " AND first_seen > ?"
+            params.append(ts(since))
+        if until is not None:
+            sql += " AND first_seen <= ?"
+            params.append(ts(until))
+        sql += " ORDER BY first_seen, id"
+        return [self._paper(r) for r in self._query(sql, params)]
+
+    def count_papers(self) -> int:
+        return int(self._query("SELECT COUNT(*) AS n FROM papers")[0]["n"])
+
+    # -- fetch state ------------------------------------------------------------
+
+    def fetch_state(self, source: str) -> FetchState:
+        rows = self._query("SELECT * FROM fetch_state WHERE source=?", (source,))
+        if not rows:
+            return FetchState(source=source)
+        r = rows[0]
+        return FetchState(
+            source=r["source"],
+            etag=r["etag"],
+            last_modified=r["last_modified"],
+            last_fetch_at=parse_ts(r["last_fetch_at"]),
+            last_success_at=parse_ts(r["last_success_at"]),
+            last_status=r["last_status"],
+            last_error=r["last_error"],
+            last_new=r["last_new"],
+            disabled=bool(r["disabled"]),
+            disabled_reason=r["disabled_reason"],
+        )
+
+    def all_fetch_states(self) -> list[FetchState]:
+        names = [r["source"] for r in self._query("SELECT source FROM fetch_state ORDER BY source")]
+        return [self.fetch_state(n) for n in names]
+
+    def save_fetch_state(self, state: FetchState) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO fetch_state(source, etag, last_modified, last_fetch_at,"
+                " last_success_at, last_status, last_error, last_new, disabled, disabled_reason)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(source) DO UPDATE SET"
+                " etag=excluded.etag, last_modified=excluded.last_modified,"
+                " last_fetch_at=excluded.last_fetch_at, last_success_at=excluded.last_success_at,"
+                " last_status=excluded.last_status, last_error=excluded.last_error,"
+                " last_new=excluded.last_new, disabled=excluded.disabled,"
+                " disabled_reason=excluded.disabled_reason",
+                (
+                    state.source,
+                    state.etag,
+                    state.last_modified,
+                    ts(state.last_fetch_at),
+                    ts(state.last_success_at),
+                    state.last_status,
+                    state.last_error,
+                    state.last_new,
+                    int(state.disabled),
+                    state.disabled_reason,
+                ),
+            )
+
+    def update_fetch_state(self, source: str, **changes: Any) -> FetchState:
+        state = replace(self.fetch_state(source), **changes)
+        self.save_fetch_state(state)
+        return state
+
+    # -- the delivery ledger ----------------------------------------------------
+
+    @staticmethod
+    def _delivery(r: sqlite3.Row) -> Delivery:
+        return Delivery(
+            subscriber=r["subscriber"],
+            edition=r["edition"],
+            state=r["state"],
+            message_id=r["message_id"],
+            paper_ids=tuple(json.loads(r["paper_ids"])),
+            attempts=r["attempts"],
+            reason=r["reason"],
+            server_reply=r["server_reply"],
+            updated_at=parse_ts(r["updated_at"]),
+            sent_at=parse_ts(r["sent_at"]),
+        )
+
+    def delivery(self, subscriber: str, edition: str) -> Delivery | None:
+        rows = self._query(
+            "SELECT * FROM deliveries WHERE subscriber=? AND edition=?", (subscriber, edition)
+        )
+        return self._delivery(rows[0]) if rows else None
+
+    def deliveries(
+        self, *, subscriber: str | None = None, edition: str | None = None
+    ) -> list[Delivery]:
+        sql, params = "SELECT * FROM deliveries WHERE 1=1", []
+        if subscriber is not None:
+            sql += " AND subscriber=?"
+            params.append(subscriber)
+        if edition is not None:
+            sql += " AND edition=?"
+            params.append(edition)
+        sql += " ORDER BY created_at, subscriber"
+        return [self._delivery(r) for r in self._query(sql, params)]
+
+    def prepare_delivery(
+        self,
+        subscriber: str,
+        edition: str,
+        *,
+        message_id: str,
+        paper_ids: Sequence[str],
+        now: datetime | None = None,
+    ) -> Delivery:
+        """Create the ledger row as ``pending``; return the row as it now stands.
+
+        A row that is still ``pending`` (nothing reached a server yet) takes the new
+        paper list; its Message-ID stays the first one. A row that is ``sending``,
+        ``sent`` or ``failed`` is returned unchanged: the caller checks its state.
+        An ``empty`` row becomes pending again when papers have since arrived.
+        """
+        now_s = ts(now or utcnow())
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO deliveries(subscriber, edition, state, message_id, paper_ids,"
+                " created_at, updated_at) VALUES (?,?,?,?,?,?,?)"
+                " ON CONFLICT(subscriber, edition) DO UPDATE SET paper_ids=excluded.paper_ids,"
+                " state='pending', message_id=COALESCE(deliveries.message_id, excluded.message_id),"
+                " updated_at=excluded.updated_at WHERE deliveries.state IN ('pending', 'empty')",
+                (subscriber, edition, PENDING, message_id, json.dumps(list(paper_ids)), now_s, now_s),
+            )
+            row = db.execute(
+                "SELECT * FROM deliveries WHERE subscriber=? AND edition=?", (subscriber, edition)
+            ).fetchone()
+        return self._delivery(row)
+
+    def record_empty(
+        self, subscriber: str, edition: str, reason: str, *, now: datetime | None = None
+    ) -> None:
+        """Record that an edition had nothing to send, and why (never over a real send)."""
+        now_s = ts(now or utcnow())
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO deliveries(subscriber, edition, state, reason, created_at, updated_at)"
+                " VALUES (?,?,?,?,?,?) ON CONFLICT(subscriber, edition) DO UPDATE SET"
+                " reason=excluded.reason, updated_at=excluded.updated_at"
+                " WHERE deliveries.state = 'empty'",
+                (subscriber, edition, EMPTY, reason, now_s, now_s),
+            )
+
+    def claim(
+        self, subscriber: str, edition: str, *, worker: str, now: datetime | None = None
+    ) -> Delivery | None:
+        """Atomically move a ``pending`` row to ``sending``; None if someone else has it."""
+        now_s = ts(now or utcnow())
+        with self.transaction() as db:
+            row = db.execute(
+                "UPDATE deliveries SET state=?, claimed_by=?, claimed_at=?, updated_at=?,"
+                " attempts=attempts+1 WHERE subscriber=? AND edition=? AND state=? RETURNING *",
+                (SENDING, worker, now_s, now_s, subscriber, edition, PENDING),
+            ).fetchone()
+        return self._delivery(row) if row else None
+
+    def mark_sent(
+        self,
+        subscriber: str,
+        edition: str,
+        *,
+        reply: str = "",
+        now: datetime | None = None,
+    ) -> None:
+        """The server accepted the message: record it and its papers in one transaction."""
+        now_s = ts(now or utcnow())
+        with self.transaction() as db:
+            row = db.execute(
+                "UPDATE deliveries SET state=?, server_reply=?, sent_at=?, updated_at=?,"
+                " reason=NULL WHERE subscriber=? AND edition=? RETURNING paper_ids",
+                (SENT, reply, now_s, now_s, subscriber, edition),
+            ).fetchone()
+            if row is None:
+                raise StoreError(f"no ledger row for {subscriber} / {edition}")
+            db.executemany(
+                "INSERT INTO sent_papers(subscriber, paper_id, edition, sent_at) VALUES (?,?,?,?)"
+                " ON CONFLICT(subscriber, paper_id) DO NOTHING",
+                [(subscriber, pid, edition, now_s) for pid in json.loads(row["paper_ids"])],
+            )
+            db.execute(
+                "UPDATE subscriber_status SET permanent_failures=0 WHERE subscriber=?",
+                (subscriber,),
+            )
+
+    def mark_failed(
+        self,
+        subscriber: str,
+        edition: str,
+        *,
+        reason: str,
+        permanent: bool,
+        now: datetime | None = None,
+    ) -> None:
+        """A send did not go through: ``failed`` if permanent, else back to ``pending``."""
+        now_s = ts(now or utcnow())
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE deliveries SET state=?, reason=?, updated_at=?, claimed_by=NULL"
+                " WHERE subscriber=? AND edition=? AND state != ?",
+                (FAILED if permanent else PENDING, reason, now_s, subscriber, edition, SENT),
+            )
+
+    def release_stale_claims(self, *, older_than: datetime | None = None) -> int:
+        """Put ``sending`` rows back to ``pending`` (after a crash); return how many.
+
+        Such a message may or may not have reached the server before the crash: it
+        is sent again, with the same Message-ID. This is the documented in-flight
+        policy: at most the messages in flight at the crash are duplicated.
+        """
+        sql = "UPDATE deliveries SET state=?, claimed_by=NULL WHERE state=?"
+        params: list[Any] = [PENDING, SENDING]
+        if older_than is not None:
+            sql += " AND claimed_at <= ?"
+            params.append(ts(older_than))
+        with self.transaction() as db:
+            return db.execute(sql, params).rowcount
+
+    def reset_failed(self, subscriber: str, edition: str) -> None:
+        """Let a permanently failed delivery be tried again (an explicit resend)."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE deliveries SET state=? WHERE subscriber=? AND edition=? AND state=?",
+                (PENDING, subscriber, edition, FAILED),
+            )
+
+    def sent_paper_ids(self, subscriber: str) -> set[str]:
+        rows = self._query("SELECT paper_id FROM sent_papers WHERE subscriber=?", (subscriber,))
+        return {r["paper_id"] for r in rows}
+
+    def last_sent(self, subscriber: str, *, before: str | None = None) -> Delivery | None:
+        """The latest sent or empty edition of a subscriber (optionally before an edition)."""
+        sql = "SELECT * FROM deliveries WHERE subscriber=? AND state IN (?, ?)"
+        params: list[Any] = [subscriber, SENT, EMPTY]
+        if before is not None:
+            sql += " AND edition < ?"
+            params.append(before)
+        sql += " ORDER BY edition DESC LIMIT 1"
+        rows = self._query(sql, params)
+        return self._delivery(rows[0]) if rows else None
+
+    # -- subscriber state -------------------------------------------------------
+
+    def subscriber_status(self, subscriber: str) -> tuple[str, str | None]:
+        rows = self._query(
+            "SELECT status, reason FROM subscriber_status WHERE subscriber=?", (subscriber,)
+        )
+        return (rows[0]["status"], rows[0]["reason"]) if rows else (ACTIVE, None)
+
+    def set_subscriber_status(
+        self, subscriber: str, status: str, reason: str | None = None
+    ) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO subscriber_status(subscriber, status, reason, updated_at)"
+                " VALUES (?,?,?,?) ON CONFLICT(subscriber) DO UPDATE SET"
+                " status=excluded.status, reason=excluded.reason, updated_at=excluded.updated_at",
+                (subscriber, status, reason, ts(utcnow())),
+            )
+
+    def inactive_subscribers(self) -> dict[str, tuple[str, str | None]]:
+        rows = self._query(
+            "SELECT subscriber, status, reason FROM subscriber_status WHERE status != ?",
+            (ACTIVE,),
+        )
+        return {r["subscriber"]: (r["status"], r["reason"]) for r in rows}
+
+    def count_permanent_failure(self, subscriber: str, *, limit: int, reason: str) -> bool:
+        """Count one permanent failure; suppress the subscriber at ``limit``. True if suppressed."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO subscriber_status(subscriber, status, permanent_failures, updated_at)"
+                " VALUES (?, ?, 1, ?) ON CONFLICT(subscriber) DO UPDATE SET"
+                " permanent_failures = permanent_failures + 1, updated_at=excluded.updated_at",
+                (subscriber, ACTIVE, ts(utcnow())),
+            )
+            row = db.execute(
+                "SELECT permanent_failures, status FROM subscriber_status WHERE subscriber=?",
+                (subscriber,),
+            ).fetchone()
+            if row["permanent_failures"] >= limit and row["status"] == ACTIVE:
+                db.execute(
+                    "UPDATE subscriber_status SET status=?, reason=? WHERE subscriber=?",
+                    (SUPPRESSED, f"{row['permanent_failures']} permanent failures: {reason}",
+                     subscriber),
+                )
+                return True
+        return False
+
+    def get_prefs(self, subscriber: str) -> dict[str, Any] | None:
+        rows = self._query("SELECT data FROM subscriber_prefs WHERE subscriber=?", (subscriber,))
+        return json.loads(rows[0]["data"]) if rows else None
+
+    def set_prefs(self, subscriber: str, data: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO subscriber_prefs(subscriber, data, updated_at) VALUES (?,?,?)"
+                " ON CONFLICT(subscriber) DO UPDATE SET data=excluded.data,"
+                " updated_at=excluded.updated_at",
+                (subscriber, json.dumps(data), ts(utcnow())),
+            )
+
+    def set_feedback(self, subscriber: str, paper_id: str, value: int) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO feedback(subscriber, paper_id, value, created_at) VALUES (?,?,?,?)"
+                " ON CONFLICT(subscriber, paper_id) DO UPDATE SET value=excluded.value,"
+                " created_at=excluded.created_at",
+                (subscriber, paper_id, value, ts(utcnow())),
+            )
+
+    def feedback(self, subscriber: str) -> dict[str, int]:
+        rows = self._query(
+            "SELECT paper_id, value FROM feedback WHERE subscriber=?", (subscriber,)
+        )
+        return {r["paper_id"]: r["value"] for r in rows}
+
+    # -- job log (for `newsletter status`) ---------------------------------------
+
+    def log_job(
+        self,
+        job: str,
+        *,
+        started: datetime,
+        finished: datetime,
+        outcome: str,
+        detail: str = "",
+    ) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO job_runs(job, started_at, finished_at, outcome, detail)"
+                " VALUES (?,?,?,?,?)",
+                (job, ts(started), ts(finished), outcome, detail),
+            )
+
+    def last_job(self, job: str) -> dict[str, Any] | None:
+        rows = self._query(
+            "SELECT * FROM job_runs WHERE job=? ORDER BY id DESC LIMIT 1", (job,)
+        )
+        return dict(rows[0]) if rows else None
