@@ -28,7 +28,9 @@ _SIMPLE = re.compile(
 )
 
 
-def _field(text: str, lo: int, hi: int, names: tuple[str, ...] = (), base: int = 0) -> frozenset[int]:
+def _field(
+    text: str, lo: int, hi: int, names: tuple[str, ...] = (), base: int = 0
+) -> frozenset[int]:
     """Parse one cron field into the set of values it allows."""
     values: set[int] = set()
 
@@ -130,7 +132,8 @@ def _resolve(naive: datetime, tz: ZoneInfo) -> datetime:
     local = naive.replace(tzinfo=tz, fold=0)
     roundtrip = local.astimezone(UTC).astimezone(tz)
     if roundtrip.replace(tzinfo=None) != naive:  # in a gap: the wall time does not exist
-        return roundtrip if roundtrip > local else local.replace(fold=1).astimezone(UTC).astimezone(tz)
+        later = local.replace(fold=1).astimezone(UTC).astimezone(tz)
+        return roundtrip if roundtrip > local else later
     return local
 
 

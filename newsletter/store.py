@@ -511,7 +511,15 @@ class Store:
                 " ON CONFLICT(subscriber, edition) DO UPDATE SET paper_ids=excluded.paper_ids,"
                 " state='pending', message_id=COALESCE(deliveries.message_id, excluded.message_id),"
                 " updated_at=excluded.updated_at WHERE deliveries.state IN ('pending', 'empty')",
-                (subscriber, edition, PENDING, message_id, json.dumps(list(paper_ids)), now_s, now_s),
+                (
+                    subscriber,
+                    edition,
+                    PENDING,
+                    message_id,
+                    json.dumps(list(paper_ids)),
+                    now_s,
+                    now_s,
+                ),
             )
             row = db.execute(
                 "SELECT * FROM deliveries WHERE subscriber=? AND edition=?", (subscriber, edition)
@@ -671,8 +679,11 @@ class Store:
             if row["permanent_failures"] >= limit and row["status"] == ACTIVE:
                 db.execute(
                     "UPDATE subscriber_status SET status=?, reason=? WHERE subscriber=?",
-                    (SUPPRESSED, f"{row['permanent_failures']} permanent failures: {reason}",
-                     subscriber),
+                    (
+                        SUPPRESSED,
+                        f"{row['permanent_failures']} permanent failures: {reason}",
+                        subscriber,
+                    ),
                 )
                 return True
         return False
@@ -700,9 +711,7 @@ class Store:
             )
 
     def feedback(self, subscriber: str) -> dict[str, int]:
-        rows = self._query(
-            "SELECT paper_id, value FROM feedback WHERE subscriber=?", (subscriber,)
-        )
+        rows = self._query("SELECT paper_id, value FROM feedback WHERE subscriber=?", (subscriber,))
         return {r["paper_id"]: r["value"] for r in rows}
 
     # -- job log (for `newsletter status`) ---------------------------------------
@@ -724,7 +733,5 @@ class Store:
             )
 
     def last_job(self, job: str) -> dict[str, Any] | None:
-        rows = self._query(
-            "SELECT * FROM job_runs WHERE job=? ORDER BY id DESC LIMIT 1", (job,)
-        )
+        rows = self._query("SELECT * FROM job_runs WHERE job=? ORDER BY id DESC LIMIT 1", (job,))
         return dict(rows[0]) if rows else None
