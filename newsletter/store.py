@@ -233,8 +233,9 @@ class Store:
             return self._db.execute(sql, params).fetchall()
 
     def _migrate(self) -> None:
+        with self._lock:
+            self._db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
         with self.transaction() as db:
-            db.executescript("SAVEPOINT schema;" + _SCHEMA + "RELEASE schema;")
             row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if row is None:
                 db.execute(

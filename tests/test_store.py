@@ -1,0 +1,103 @@
+"""The state database: papers, the ledger's atomic claims, and subscriber state."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+from newsletter.models import Paper
+from newsletter.store import EMPTY, FAILED, PENDING, SENDING, SENT, Store
+
+
+def paper(pid: str, **kw) -> Paper:
+    return Paper(id=pid, title=f"Title {pid}", **kw)
+
+
+def test_upsert_counts_new_and_duplicates_and_keeps_first_seen(store: Store) -> None:
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    assert store.upsert_papers([paper("2411.00001", version=1), paper("2411.00002")], now=t0) == (
+        2,
+        0,
+    )
+    later = t0 + timedelta(days=1)
+    new, dup = store.upsert_papers(
+        [paper("2411.00001", version=2, signals={"upvotes": 5}, source="hf")], now=later
+    )
+    assert (new, dup) == (0, 1)
+    got = store.get_paper("2411.00001")
+    assert got is not None
+    assert got.first_seen == t0
+    assert got.version == 2
+    assert got.upvotes == 5
+    assert [p.id for p in store.papers(since=t0 - timedelta(seconds=1), until=t0)] == [
+        "2411.00001",
+        "2411.00002",
+    ]
+    assert store.papers(since=t0) == []
+
+
+def test_claim_is_atomic_across_threads(store: Store) -> None:
+    store.prepare_delivery("a@example.org", "2026-11-29", message_id="m1", paper_ids=["p1"])
+    wins: list[str] = []
+
+    def worker(name: str) -> None:
+        if store.claim("a@example.org", "2026-11-29", worker=name):
+            wins.append(name)
+
+    threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(wins) == 1
+    d = store.delivery("a@example.org", "2026-11-29")
+    assert d is not None and d.state == SENDING and d.attempts == 1
+
+
+def test_mark_sent_records_papers_and_prepare_keeps_message_id(store: Store) -> None:
+    store.prepare_delivery("a@example.org", "E1", message_id="m1", paper_ids=["p1", "p2"])
+    again = store.prepare_delivery("a@example.org", "E1", message_id="m2", paper_ids=["p3"])
+    assert again.message_id == "m1" and again.paper_ids == ("p3",)
+    assert store.claim("a@example.org", "E1", worker="w")
+    store.mark_sent("a@example.org", "E1", reply="250 OK")
+    assert store.sent_paper_ids("a@example.org") == {"p3"}
+    # A sent row is never reopened by a later prepare.
+    after = store.prepare_delivery("a@example.org", "E1", message_id="m3", paper_ids=["p9"])
+    assert after.state == SENT and after.paper_ids == ("p3",)
+    assert store.claim("a@example.org", "E1", worker="w") is None
+
+
+def test_failures_and_stale_claims(store: Store) -> None:
+    store.prepare_delivery("a@example.org", "E1", message_id="m1", paper_ids=[])
+    store.claim("a@example.org", "E1", worker="w")
+    store.mark_failed("a@example.org", "E1", reason="451 try later", permanent=False)
+    assert store.delivery("a@example.org", "E1").state == PENDING  # type: ignore[union-attr]
+    store.claim("a@example.org", "E1", worker="w")
+    assert store.release_stale_claims() == 1
+    store.claim("a@example.org", "E1", worker="w")
+    store.mark_failed("a@example.org", "E1", reason="550 no such user", permanent=True)
+    assert store.delivery("a@example.org", "E1").state == FAILED  # type: ignore[union-attr]
+
+
+def test_empty_edition_recorded_and_reopened_when_papers_arrive(store: Store) -> None:
+    store.record_empty("a@example.org", "E1", "no new papers since the last edition")
+    d = store.delivery("a@example.org", "E1")
+    assert d is not None and d.state == EMPTY and d.reason and "no new papers" in d.reason
+    d2 = store.prepare_delivery("a@example.org", "E1", message_id="m", paper_ids=["p"])
+    assert d2.state == PENDING
+
+
+def test_suppression_after_repeated_permanent_failures(store: Store) -> None:
+    assert not store.count_permanent_failure("b@example.org", limit=2, reason="550")
+    assert store.count_permanent_failure("b@example.org", limit=2, reason="550")
+    assert store.subscriber_status("b@example.org")[0] == "suppressed"
+
+
+def test_state_survives_reopen_and_secret_key_is_stable(tmp_path) -> None:
+    path = tmp_path / "s.db"
+    with Store(path) as s:
+        key = s.secret_key()
+        s.upsert_papers([paper("2411.00001")])
+    with Store(f"sqlite:///{path}") as s:
+        assert s.secret_key() == key
+        assert s.count_papers() == 1
