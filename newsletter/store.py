@@ -78,6 +78,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     sent_at TEXT,
+    cutoff TEXT,
     PRIMARY KEY (subscriber, edition)
 );
 CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries(state);
@@ -178,6 +179,7 @@ class Delivery:
     server_reply: str | None
     updated_at: datetime | None
     sent_at: datetime | None
+    cutoff: datetime | None = None  # papers first seen up to here were considered
 
 
 class Store:
@@ -467,6 +469,7 @@ class Store:
             server_reply=r["server_reply"],
             updated_at=parse_ts(r["updated_at"]),
             sent_at=parse_ts(r["sent_at"]),
+            cutoff=parse_ts(r["cutoff"]),
         )
 
     def delivery(self, subscriber: str, edition: str) -> Delivery | None:
@@ -495,6 +498,7 @@ class Store:
         *,
         message_id: str,
         paper_ids: Sequence[str],
+        cutoff: datetime | None = None,
         now: datetime | None = None,
     ) -> Delivery:
         """Create the ledger row as ``pending``; return the row as it now stands.
@@ -508,8 +512,9 @@ class Store:
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO deliveries(subscriber, edition, state, message_id, paper_ids,"
-                " created_at, updated_at) VALUES (?,?,?,?,?,?,?)"
+                " created_at, updated_at, cutoff) VALUES (?,?,?,?,?,?,?,?)"
                 " ON CONFLICT(subscriber, edition) DO UPDATE SET paper_ids=excluded.paper_ids,"
+                " cutoff=excluded.cutoff,"
                 " state='pending', message_id=COALESCE(deliveries.message_id, excluded.message_id),"
                 " updated_at=excluded.updated_at WHERE deliveries.state IN ('pending', 'empty')",
                 (
@@ -520,6 +525,7 @@ class Store:
                     json.dumps(list(paper_ids)),
                     now_s,
                     now_s,
+                    ts(cutoff) or now_s,
                 ),
             )
             row = db.execute(
@@ -528,17 +534,23 @@ class Store:
         return self._delivery(row)
 
     def record_empty(
-        self, subscriber: str, edition: str, reason: str, *, now: datetime | None = None
+        self,
+        subscriber: str,
+        edition: str,
+        reason: str,
+        *,
+        cutoff: datetime | None = None,
+        now: datetime | None = None,
     ) -> None:
         """Record that an edition had nothing to send, and why (never over a real send)."""
         now_s = ts(now or utcnow())
         with self.transaction() as db:
             db.execute(
-                "INSERT INTO deliveries(subscriber, edition, state, reason, created_at, updated_at)"
-                " VALUES (?,?,?,?,?,?) ON CONFLICT(subscriber, edition) DO UPDATE SET"
-                " reason=excluded.reason, updated_at=excluded.updated_at"
+                "INSERT INTO deliveries(subscriber, edition, state, reason, created_at, updated_at,"
+                " cutoff) VALUES (?,?,?,?,?,?,?) ON CONFLICT(subscriber, edition) DO UPDATE SET"
+                " reason=excluded.reason, updated_at=excluded.updated_at, cutoff=excluded.cutoff"
                 " WHERE deliveries.state = 'empty'",
-                (subscriber, edition, EMPTY, reason, now_s, now_s),
+                (subscriber, edition, EMPTY, reason, now_s, now_s, ts(cutoff) or now_s),
             )
 
     def claim(
