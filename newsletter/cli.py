@@ -1,8 +1,542 @@
-"""Command-line interface (thin: library errors become one ``Error: ...`` line)."""
+"""Command-line interface.
 
+Thin: every command loads the config, calls the library, prints. A library error
+(``NewsletterError``) becomes one ``Error: ...`` line per problem and a non-zero
+exit; tracebacks only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
 import sys
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .config import Config, config_path, load_config
+from .errors import NewsletterError
+from .models import Digest
+from .pipeline import (
+    O_ALREADY,
+    O_DRY,
+    O_EMPTY,
+    O_FAILED,
+    O_INACTIVE,
+    O_RETRY,
+    O_SENT,
+    Outcome,
+    Pipeline,
+    run_once,
+)
+from .store import Store, sqlite_path, utcnow
+
+log = logging.getLogger("newsletter")
 
 
-def main() -> None:
-    print("Error: not implemented yet", file=sys.stderr)
-    sys.exit(1)
+class Ctx:
+    def __init__(self, config: str | None, debug: bool, quiet: bool) -> None:
+        self.config_arg = config
+        self.debug = debug
+        self.quiet = quiet
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(config_path(self.config_arg))
+        return self._config
+
+
+pass_ctx = click.make_pass_decorator(Ctx)
+
+
+def _setup_logging(debug: bool, quiet: bool) -> None:
+    level = logging.DEBUG if debug else logging.ERROR if quiet else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
+    )
+    root = logging.getLogger("newsletter")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "-c",
+    metavar="PATH",
+    help="Config file (default: $NEWSLETTER_CONFIG, else ./subscribers.yaml).",
+)
+@click.option("--debug", is_flag=True, help="Verbose logs and full tracebacks on errors.")
+@click.option("--quiet", "-q", is_flag=True, help="Only errors on stderr.")
+@click.version_option(__version__, prog_name="newsletter")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None, debug: bool, quiet: bool) -> None:
+    """Personalised research-paper digests: fetch feeds, pick papers per subscriber,
+    and email each subscriber exactly one digest per edition."""
+    _setup_logging(debug, quiet)
+    ctx.obj = Ctx(config, debug, quiet)
+
+
+# -- validate -------------------------------------------------------------------
+
+
+@cli.command()
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+@pass_ctx
+def validate(c: Ctx, fmt: str) -> None:
+    """Check the config (and the templates it uses); print a summary."""
+    config = c.config
+    from .render import Renderer
+
+    Renderer(config.templates)  # a broken template is an error now, not mid-send
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "config": str(config.path),
+                    "state": config.state,
+                    "transport": config.delivery.transport,
+                    "sources": [
+                        {"name": s.name, "type": s.type, "url": s.url, "enabled": s.enabled}
+                        for s in config.sources
+                    ],
+                    "subscribers": [
+                        {
+                            "email": s.email,
+                            "schedule": s.schedule,
+                            "timezone": s.timezone,
+                            "interests": [i.name for i in s.interests],
+                            "trending": s.trending,
+                        }
+                        for s in config.subscribers
+                    ],
+                },
+                indent=2,
+            )
+        )
+        return
+    click.echo(
+        f"OK: {config.path}: {len(config.sources)} source(s), "
+        f"{len(config.subscribers)} subscriber(s), transport {config.delivery.transport}"
+    )
+    click.echo("Sources:")
+    for s in config.sources:
+        flag = "" if s.enabled else "  (disabled)"
+        click.echo(f"  {s.name:<24} {s.type:<10} {s.url}{flag}")
+    click.echo("Subscribers:")
+    for sub in config.subscribers:
+        names = ", ".join(i.name for i in sub.interests) or "-"
+        if sub.trending:
+            names += " + trending"
+        click.echo(
+            f"  {sub.email:<32} {sub.schedule} {sub.timezone}  max {sub.max_papers}: {names}"
+        )
+
+
+# -- fetch ----------------------------------------------------------------------
+
+
+@cli.command()
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+@pass_ctx
+def fetch(c: Ctx, fmt: str) -> None:
+    """Pull every enabled source into the store; print per-source counts.
+
+    Exits 1 when every source failed."""
+    config = c.config
+    with Store(config.state) as store:
+        reports = Pipeline(config, store).fetch()
+    if fmt == "json":
+        click.echo(json.dumps({"sources": [r.as_json() for r in reports]}, indent=2))
+    else:
+        click.echo(f"{'source':<24} {'fetched':>7} {'new':>5} {'dup':>5} {'skipped':>7}  status")
+        for r in reports:
+            status = "ok" if r.ok else f"error: {r.errors[0]}"
+            if r.ok and r.not_modified:
+                status = "not modified (304)"
+            click.echo(
+                f"{r.name:<24} {r.fetched:>7} {r.new:>5} {r.duplicate:>5} {r.skipped:>7}  {status}"
+            )
+    if reports and all(not r.ok for r in reports):
+        raise NewsletterError("every source failed; see the errors above")
+
+
+# -- preview --------------------------------------------------------------------
+
+
+def _digest_json(digest: Digest, subject: str | None) -> dict[str, Any]:
+    return {
+        "subscriber": digest.subscriber.email,
+        "edition": digest.edition,
+        "subject": subject,
+        "empty_reason": digest.empty_reason,
+        "candidates": digest.candidates,
+        "papers": [
+            {
+                "id": p.paper.id,
+                "title": p.paper.title,
+                "score": round(p.score, 4),
+                "interest": p.interest,
+                "reasons": list(p.reasons),
+                "url": p.paper.url,
+            }
+            for p in digest.picks
+        ],
+    }
+
+
+def _parse_date(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise NewsletterError(f"--date '{value}' is not a date; use YYYY-MM-DD") from None
+
+
+@cli.command()
+@click.option(
+    "--subscriber", "-s", "email", required=True, metavar="EMAIL", help="Whose digest to show."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "text", "eml", "json"]),
+    default="html",
+    show_default=True,
+    help="What to produce.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write here (html default: preview/<subscriber>-<edition>.html; "
+    "other formats default to stdout).",
+)
+@click.option(
+    "--date",
+    "on_date",
+    metavar="YYYY-MM-DD",
+    help="Replay the edition of this local date from stored papers.",
+)
+@click.option("--open", "open_browser", is_flag=True, help="Open the HTML in the browser.")
+@click.option(
+    "--serve",
+    type=int,
+    is_flag=False,
+    flag_value=8026,
+    default=None,
+    metavar="[PORT]",
+    help="Serve the HTML on localhost (default port 8026); re-render on changes.",
+)
+@pass_ctx
+def preview(
+    c: Ctx,
+    email: str,
+    fmt: str,
+    output: Path | None,
+    on_date: str | None,
+    open_browser: bool,
+    serve: int | None,
+) -> None:
+    """Show exactly what a subscriber would get, without sending or recording anything."""
+    config = c.config
+    day = _parse_date(on_date)
+    if serve is not None:
+        from .preview import serve_preview
+
+        serve_preview(c.config_arg, email, on_date=day, port=serve)
+        return
+    with Store(config.state) as store:
+        pipe = Pipeline(config, store)
+        sub = pipe.subscribers(email)[0]
+        now = utcnow()
+        ref = pipe.edition_ref(sub, now=now, on_date=day)
+        digest = next(iter(pipe.digests([ref])))
+        rendered = pipe.render(digest)
+        if digest.is_empty:
+            click.echo(
+                f"No email for {sub.email} in edition {digest.edition}: "
+                f"{digest.empty_reason or 'nothing to send'}",
+                err=True,
+            )
+        if fmt == "json":
+            data = json.dumps(_digest_json(digest, rendered.subject), indent=2, ensure_ascii=False)
+            _emit(data, output)
+        elif fmt == "text":
+            _emit(rendered.text, output)
+        elif fmt == "eml":
+            msg = pipe.compose(digest, rendered, now=now)
+            if output is None:
+                sys.stdout.buffer.write(msg.data)
+            else:
+                output.parent.mkdir(parents=True, exist_ok=True)
+                output.write_bytes(msg.data)
+                click.echo(str(output))
+        else:
+            target = output or Path("preview") / f"{_safe(sub.email)}-{digest.edition}.html"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(rendered.html, encoding="utf-8")
+            click.echo(str(target))
+            if open_browser:
+                import webbrowser
+
+                webbrowser.open(target.resolve().as_uri())
+
+
+def _safe(email: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "@._-" else "_" for ch in email)
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        click.echo(text)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+        click.echo(str(output))
+
+
+# -- send / run -----------------------------------------------------------------
+
+_LABEL = {
+    O_SENT: "sent",
+    O_ALREADY: "already sent",
+    O_EMPTY: "empty",
+    O_FAILED: "FAILED",
+    O_RETRY: "will retry",
+    O_INACTIVE: "not sent",
+    O_DRY: "dry run",
+}
+
+
+def _outcome_line(o: Outcome) -> str:
+    papers = f"{o.papers} paper{'s' if o.papers != 1 else ''}"
+    where = o.path or o.detail
+    label = _LABEL.get(o.state, o.state)
+    return f"  {label:<12} {o.subscriber:<32} {o.edition:<10} {papers:>10}  {where}"
+
+
+def _printer(total: int) -> tuple[Callable[[Outcome], None], Callable[[], None]]:
+    """Per-outcome lines; on a terminal, a progress bar on stderr as well."""
+    if sys.stderr.isatty() and total > 20:
+        bar = click.progressbar(length=total, label="Sending", file=sys.stderr)
+        bar.__enter__()
+
+        def step(o: Outcome) -> None:
+            bar.update(1)
+            if o.state in (O_FAILED, O_RETRY):
+                click.echo(_outcome_line(o))
+
+        return step, lambda: bar.__exit__(None, None, None)
+    return (lambda o: click.echo(_outcome_line(o))), (lambda: None)
+
+
+def _summary(outcomes: list[Outcome]) -> str:
+    count = {state: 0 for state in _LABEL}
+    for o in outcomes:
+        count[o.state] = count.get(o.state, 0) + 1
+    parts = [
+        f"{count[O_SENT]} sent",
+        f"{count[O_ALREADY]} already sent",
+        f"{count[O_EMPTY]} empty",
+        f"{count[O_FAILED]} failed",
+        f"{count[O_RETRY]} to retry",
+        f"{count[O_INACTIVE]} unsubscribed/suppressed",
+    ]
+    if count[O_DRY]:
+        parts.insert(0, f"{count[O_DRY]} composed (dry run, nothing sent)")
+    return "Summary: " + ", ".join(parts)
+
+
+@cli.command()
+@click.option("--subscriber", "-s", "email", metavar="EMAIL", help="Only this subscriber.")
+@click.option(
+    "--date",
+    "on_date",
+    metavar="YYYY-MM-DD",
+    help="Send the edition of this local date (replayed from stored papers).",
+)
+@click.option("--dry-run", is_flag=True, help="Compose everything, send and record nothing.")
+@click.option("--no-fetch", is_flag=True, help="Do not fetch stale sources first.")
+@pass_ctx
+def send(c: Ctx, email: str | None, on_date: str | None, dry_run: bool, no_fetch: bool) -> None:
+    """Send the current (or given) edition now to every subscriber (or one) who has not
+    had it. Sources not fetched within scheduler.freshness_minutes are fetched first.
+
+    Exits 1 if any message failed."""
+    from .lock import StateLock
+
+    config = c.config
+    day = _parse_date(on_date)
+    with (
+        StateLock(sqlite_path(config.state), purpose="newsletter send"),
+        Store(config.state) as store,
+    ):
+        pipe = Pipeline(config, store)
+        now = utcnow()
+        if not no_fetch and day is None:
+            pipe.fetch(now=now, only_stale=True)
+            now = utcnow()
+        subs = pipe.subscribers(email)
+        refs = [pipe.edition_ref(sub, now=now, on_date=day) for sub in subs]
+        step, done = _printer(len(refs))
+        try:
+            outcomes = pipe.send(refs, now=now, dry_run=dry_run, progress=step)
+        finally:
+            done()
+    click.echo(_summary(outcomes))
+    failed = [o for o in outcomes if o.state == O_FAILED]
+    if failed:
+        raise NewsletterError(f"{len(failed)} message(s) failed; see the lines above")
+
+
+@cli.command()
+@click.option(
+    "--once",
+    is_flag=True,
+    help="One pass (fetch, then the editions due now, incl. missed ones within "
+    "the grace period), then exit. For cron or a systemd timer.",
+)
+@pass_ctx
+def run(c: Ctx, once: bool) -> None:
+    """The scheduler daemon: fetch on schedule and send each subscriber's edition at
+    their local time. Stops cleanly on SIGTERM/SIGINT; SIGHUP reloads the config."""
+    from .lock import StateLock
+
+    config = c.config
+    if once:
+        with StateLock(sqlite_path(config.state), purpose="newsletter run --once"):
+            step, done = _printer(len(config.subscribers))
+            try:
+                report = run_once(config, progress=step)
+            finally:
+                done()
+        for line in report.missed:
+            click.echo(f"  skipped      {line}")
+        if not report.outcomes:
+            click.echo("No edition is due now.")
+        else:
+            click.echo(_summary(report.outcomes))
+        if report.failed:
+            raise NewsletterError(f"{len(report.failed)} message(s) failed; see the lines above")
+        return
+    from .scheduler import run_daemon
+
+    run_daemon(config_path(c.config_arg))
+
+
+# -- status ---------------------------------------------------------------------
+
+
+@cli.command()
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+@pass_ctx
+def status(c: Ctx, fmt: str) -> None:
+    """Per subscriber: next edition, last edition and its outcome; per source: last fetch."""
+    from .status import collect_status
+
+    config = c.config
+    with Store(config.state) as store:
+        data = collect_status(config, store, now=datetime.now(UTC))
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2, default=str))
+        return
+    click.echo("Subscribers:")
+    for s in data["subscribers"]:
+        last = s["last_edition"]
+        last_s = f"{last['edition']} {last['state']}" if last else "none yet"
+        if last and last.get("detail"):
+            last_s += f" ({last['detail']})"
+        click.echo(
+            f"  {s['email']:<32} {s['status']:<12} next {s['next_edition']:<25} last {last_s}"
+        )
+    click.echo("Sources:")
+    for src in data["sources"]:
+        click.echo(
+            f"  {src['name']:<24} {src['last_status'] or 'never fetched':<14} "
+            f"{src['last_fetch_at'] or '':<32} {src['last_error'] or ''}"
+        )
+
+
+# -- serve ----------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--host", help="Interface to listen on (default: web.host, 127.0.0.1).")
+@click.option("--port", type=int, help="Port (default: web.port, 8025).")
+@pass_ctx
+def serve(c: Ctx, host: str | None, port: int | None) -> None:
+    """Run the subscriber web app: one-click unsubscribe, preferences, feedback links."""
+    from .web import serve as serve_web
+
+    serve_web(c.config, host=host, port=port)
+
+
+# -- entry point ----------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="newsletter", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.Abort:
+        click.echo("Error: aborted", err=True)
+        sys.exit(130)
+    except click.UsageError as e:
+        hint = (
+            f" (see 'newsletter {e.ctx.command_path.split(' ', 1)[1]} --help')"
+            if (e.ctx and " " in e.ctx.command_path)
+            else " (see 'newsletter --help')"
+        )
+        click.echo(f"Error: {e.format_message()}{hint}", err=True)
+        sys.exit(2)
+    except NewsletterError as e:
+        if debug:
+            raise
+        for line in str(e).splitlines() or [type(e).__name__]:
+            click.echo(f"Error: {line}", err=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Error: interrupted", err=True)
+        sys.exit(130)
+    except Exception as e:  # a bug: still one line, with the way to see more
+        if debug:
+            raise
+        click.echo(
+            f"Error: unexpected {type(e).__name__}: {e} (rerun with --debug for the "
+            "traceback, and please report it)",
+            err=True,
+        )
+        sys.exit(1)

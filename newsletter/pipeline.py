@@ -1,0 +1,420 @@
+"""The job: fetch, select, render, deliver, record.
+
+``run_once(config, now)`` is what both ``newsletter run --once`` and the daemon's
+timers call. ``Pipeline`` holds what a run compiles once (templates, composer,
+transport, signing secret) and exposes the steps the commands share, so that
+``preview`` shows exactly what ``send`` would send.
+
+Edition windows: an edition considers the papers first stored after the previous
+edition's cutoff (or ``defaults.lookback_days`` back, for a first edition) and up
+to its own cutoff, minus every paper already sent to that subscriber. The cutoff
+is recorded in the ledger, so no paper falls between two editions.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from .config import Config
+from .models import (
+    DeliveryResult,
+    Digest,
+    OutgoingMessage,
+    RenderedEmail,
+    SourceReport,
+    Subscriber,
+)
+from .schedule import parse_schedule
+from .signing import Links
+from .store import FAILED, PENDING, SENDING, SENT, Store, utcnow
+
+log = logging.getLogger("newsletter")
+
+# Outcome states reported per subscriber.
+O_SENT, O_ALREADY, O_EMPTY, O_FAILED, O_RETRY = "sent", "already sent", "empty", "failed", "retry"
+O_INACTIVE, O_DRY = "inactive", "dry run"
+
+
+@dataclass(frozen=True, slots=True)
+class EditionRef:
+    """Which edition of which subscriber, and the window of papers it covers."""
+
+    subscriber: Subscriber
+    edition: str
+    edition_date: date
+    since: datetime  # exclusive
+    cutoff: datetime  # inclusive
+    replay_ids: tuple[str, ...] | None = None  # a sent edition replayed: exactly these
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    subscriber: str
+    edition: str
+    state: str
+    papers: int = 0
+    detail: str = ""
+    path: str | None = None
+
+
+@dataclass(slots=True)
+class RunReport:
+    sources: list[SourceReport] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+    missed: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.state == O_FAILED]
+
+
+def zone(sub: Subscriber) -> ZoneInfo:
+    return ZoneInfo(sub.timezone)
+
+
+def secret_for(config: Config, store: Store) -> str:
+    """The link-signing secret: ``NEWSLETTER_SECRET_KEY`` if set, else the state's own."""
+    return config.secret_key or store.secret_key()
+
+
+class Pipeline:
+    """One configured run over one state. Compiles templates once."""
+
+    def __init__(self, config: Config, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self.secret = secret_for(config, store)
+        self._renderer = None
+        self._composer = None
+
+    # -- compiled once, on first use --------------------------------------------
+
+    @property
+    def renderer(self):  # type: ignore[no-untyped-def]
+        if self._renderer is None:
+            from .render import Renderer
+
+            self._renderer = Renderer(self.config.templates)
+        return self._renderer
+
+    @property
+    def composer(self):  # type: ignore[no-untyped-def]
+        if self._composer is None:
+            from .delivery import Composer
+
+            self._composer = Composer(self.config.delivery)
+        return self._composer
+
+    def links(self, sub: Subscriber) -> Links:
+        return Links(self.config.web.base_url, self.secret, sub.email)
+
+    # -- subscribers ------------------------------------------------------------
+
+    def subscribers(self, email: str | None = None) -> list[Subscriber]:
+        """Subscribers from the config, with preferences saved on the web applied."""
+        subs = [self.config.subscriber(email)] if email else list(self.config.subscribers)
+        try:
+            from .prefs import apply_prefs
+        except ImportError:  # self-service not installed in this build
+            return subs
+        out = []
+        for sub in subs:
+            prefs = self.store.get_prefs(sub.email)
+            out.append(apply_prefs(sub, prefs) if prefs else sub)
+        return out
+
+    # -- fetching ---------------------------------------------------------------
+
+    def fetch(self, *, now: datetime | None = None, only_stale: bool = False) -> list[SourceReport]:
+        """Fetch every enabled source (or only those not fetched within the freshness window)."""
+        from .sources import fetch_source
+
+        now = now or utcnow()
+        fresh_after = now - timedelta(minutes=self.config.scheduler.freshness_minutes)
+        reports = []
+        for source in self.config.sources:
+            if not source.enabled:
+                continue
+            if only_stale:
+                state = self.store.fetch_state(source.name)
+                if state.last_success_at and state.last_success_at > fresh_after:
+                    continue
+            reports.append(fetch_source(source, self.store, now=now))
+        for r in reports:
+            for w in r.warnings:
+                log.warning("source '%s': %s", r.name, w)
+            for e in r.errors:
+                log.error("source '%s': %s", r.name, e)
+        return reports
+
+    # -- editions ---------------------------------------------------------------
+
+    def current_edition(self, sub: Subscriber, now: datetime) -> tuple[str, date]:
+        """The edition a send made now belongs to (the subscriber's local date or week)."""
+        sched = parse_schedule(sub.schedule)
+        local = now.astimezone(zone(sub))
+        if sched.per_day > 1:
+            fire = sched.previous(now, zone(sub), within=timedelta(days=1)) or local
+            return sched.edition_key(fire), fire.date()
+        return sched.edition_key(local), local.date()
+
+    def edition_ref(
+        self, sub: Subscriber, *, now: datetime, on_date: date | None = None
+    ) -> EditionRef:
+        """The edition of ``now`` (or of a past local date, replayed from stored papers)."""
+        tz = zone(sub)
+        if on_date is None:
+            edition, edition_date = self.current_edition(sub, now)
+            cutoff = now
+        else:
+            sched = parse_schedule(sub.schedule)
+            edition = sched.edition_key(datetime.combine(on_date, time(12), tzinfo=tz))
+            edition_date = on_date
+            cutoff = min(now, datetime.combine(on_date + timedelta(days=1), time(0), tzinfo=tz))
+        existing = self.store.delivery(sub.email, edition)
+        if existing and existing.cutoff:
+            cutoff = existing.cutoff
+        if on_date is not None and existing and existing.state == SENT:
+            return EditionRef(
+                sub, edition, edition_date, cutoff, cutoff, replay_ids=existing.paper_ids
+            )
+        prev = self.store.last_sent(sub.email, before=edition)
+        since = (prev.cutoff or prev.sent_at or prev.updated_at) if prev else None
+        if since is None:
+            since = cutoff - timedelta(days=self.config.defaults.lookback_days)
+        return EditionRef(sub, edition, edition_date, since, cutoff)
+
+    def due(self, subs: Sequence[Subscriber], now: datetime) -> tuple[list[EditionRef], list[str]]:
+        """Editions due now: the latest fire time within the grace period, not yet done.
+
+        Several missed fire times coalesce into the latest one. An edition whose time
+        is further back than the grace period is skipped, with a line that says so.
+        """
+        grace = timedelta(hours=self.config.scheduler.grace_hours)
+        due, missed = [], []
+        for sub in subs:
+            sched, tz = parse_schedule(sub.schedule), zone(sub)
+            fire = sched.previous(now, tz, within=grace)
+            if fire is None:
+                last = sched.previous(now, tz, within=timedelta(days=8))
+                if (
+                    last is not None
+                    and self.store.delivery(sub.email, sched.edition_key(last)) is None
+                ):
+                    missed.append(
+                        f"{sub.email}: edition {sched.edition_key(last)} skipped: its time "
+                        f"{last:%Y-%m-%d %H:%M %Z} is more than "
+                        f"{self.config.scheduler.grace_hours:g} h ago (scheduler.grace_hours)"
+                    )
+                continue
+            edition = sched.edition_key(fire)
+            existing = self.store.delivery(sub.email, edition)
+            if existing is not None and existing.state not in (PENDING, SENDING):
+                continue
+            prev = self.store.last_sent(sub.email, before=edition)
+            cutoff = existing.cutoff if existing and existing.cutoff else now
+            since = (prev.cutoff or prev.sent_at or prev.updated_at) if prev else None
+            if since is None:
+                since = cutoff - timedelta(days=self.config.defaults.lookback_days)
+            due.append(EditionRef(sub, edition, fire.date(), since, cutoff))
+        return due, missed
+
+    # -- selection ----------------------------------------------------------------
+
+    def digests(self, refs: Sequence[EditionRef]) -> Iterator[Digest]:
+        """Select for each edition. One index is built per distinct window."""
+        from .selection import Selector
+
+        groups: dict[tuple[datetime, datetime, tuple[str, ...] | None], list[EditionRef]] = {}
+        for ref in refs:
+            groups.setdefault((ref.since, ref.cutoff, ref.replay_ids), []).append(ref)
+        for (since, cutoff, replay_ids), members in groups.items():
+            if replay_ids is not None:
+                papers = [p for pid in replay_ids if (p := self.store.get_paper(pid))]
+            else:
+                papers = self.store.papers(since=since, until=cutoff)
+            selector = Selector(papers, self.config.selection)
+            for ref in members:
+                sub = ref.subscriber
+                exclude = set() if replay_ids is not None else self.store.sent_paper_ids(sub.email)
+                feedback = self.store.feedback(sub.email)
+                feedback_papers = [p for pid in feedback if (p := self.store.get_paper(pid))]
+                yield selector.select(
+                    sub,
+                    edition=ref.edition,
+                    edition_date=ref.edition_date,
+                    exclude_ids=exclude,
+                    feedback=feedback,
+                    feedback_papers=feedback_papers,
+                )
+
+    def render(self, digest: Digest) -> RenderedEmail:
+        return self.renderer.render(digest, links=self.links(digest.subscriber))
+
+    def compose(self, digest: Digest, rendered: RenderedEmail, *, now: datetime) -> OutgoingMessage:
+        return self.composer.compose(
+            rendered,
+            digest.subscriber,
+            edition=digest.edition,
+            links=self.links(digest.subscriber),
+            date=now,
+        )
+
+    # -- sending ----------------------------------------------------------------
+
+    def send(
+        self,
+        refs: Sequence[EditionRef],
+        *,
+        now: datetime | None = None,
+        dry_run: bool = False,
+        progress: Callable[[Outcome], None] | None = None,
+    ) -> list[Outcome]:
+        """Send each edition that is not sent yet; return one outcome per subscriber."""
+        from .delivery import deliver, make_transport
+
+        now = now or utcnow()
+        outcomes: list[Outcome] = []
+
+        def report(o: Outcome) -> None:
+            outcomes.append(o)
+            if progress:
+                progress(o)
+
+        if not dry_run:
+            # Callers hold the state lock: a row still 'sending' is from a crashed run.
+            released = self.store.release_stale_claims()
+            if released:
+                log.warning(
+                    "%d message(s) were in flight when a previous run stopped; "
+                    "sending them again with the same Message-ID",
+                    released,
+                )
+        inactive = self.store.inactive_subscribers()
+        todo: list[EditionRef] = []
+        for ref in refs:
+            email = ref.subscriber.email
+            if email in inactive:
+                status, why = inactive[email]
+                report(Outcome(email, ref.edition, O_INACTIVE, detail=f"{status}: {why or ''}"))
+                continue
+            existing = self.store.delivery(email, ref.edition)
+            if existing and existing.state == SENT:
+                report(
+                    Outcome(
+                        email,
+                        ref.edition,
+                        O_ALREADY,
+                        len(existing.paper_ids),
+                        detail=f"Message-ID <{existing.message_id}>",
+                    )
+                )
+                continue
+            if existing and existing.state == FAILED and not dry_run:
+                report(Outcome(email, ref.edition, O_FAILED, detail=existing.reason or ""))
+                continue
+            todo.append(ref)
+
+        counts: dict[tuple[str, str], int] = {}
+        cutoffs = {ref.subscriber.email: ref.cutoff for ref in todo}
+
+        def messages() -> Iterator[OutgoingMessage]:
+            for digest in self.digests(todo):
+                email = digest.subscriber.email
+                if digest.is_empty and not self.config.delivery.send_empty:
+                    reason = digest.empty_reason or "nothing to send"
+                    if not dry_run:
+                        self.store.record_empty(
+                            email, digest.edition, reason, cutoff=cutoffs[email]
+                        )
+                    report(Outcome(email, digest.edition, O_EMPTY, detail=reason))
+                    continue
+                msg = self.compose(digest, self.render(digest), now=now)
+                counts[(email, digest.edition)] = len(msg.paper_ids)
+                if dry_run:
+                    report(
+                        Outcome(
+                            email,
+                            digest.edition,
+                            O_DRY,
+                            len(msg.paper_ids),
+                            detail=f"{len(msg.data):,} bytes, Message-ID <{msg.message_id}>",
+                        )
+                    )
+                    continue
+                self.store.prepare_delivery(
+                    email,
+                    digest.edition,
+                    message_id=msg.message_id,
+                    paper_ids=msg.paper_ids,
+                    cutoff=cutoffs[email],
+                )
+                yield msg
+
+        if dry_run:
+            for _ in messages():
+                pass
+            return outcomes
+
+        def on_result(result: DeliveryResult) -> None:
+            n = counts.get((result.subscriber, result.edition), 0)
+            if result.ok:
+                report(
+                    Outcome(
+                        result.subscriber,
+                        result.edition,
+                        O_SENT,
+                        n,
+                        detail=result.reply,
+                        path=result.path,
+                    )
+                )
+            else:
+                state = O_FAILED if result.permanent else O_RETRY
+                report(Outcome(result.subscriber, result.edition, state, n, detail=result.reply))
+
+        transport = make_transport(self.config.delivery)
+        try:
+            deliver(
+                self.store,
+                transport,
+                messages(),
+                worker=f"{socket.gethostname()}:{os.getpid()}",
+                max_failures=self.config.delivery.max_failures,
+                progress=on_result,
+            )
+        finally:
+            transport.close()
+        return outcomes
+
+
+def run_once(
+    config: Config,
+    now: datetime | None = None,
+    *,
+    store: Store | None = None,
+    progress: Callable[[Outcome], None] | None = None,
+) -> RunReport:
+    """One pass: fetch stale sources, then send the editions that are due now."""
+    now = now or utcnow()
+    own = store is None
+    store = store or Store(config.state)
+    try:
+        pipe = Pipeline(config, store)
+        report = RunReport()
+        report.sources = pipe.fetch(now=now, only_stale=True)
+        refs, report.missed = pipe.due(pipe.subscribers(), now)
+        for line in report.missed:
+            log.info("%s", line)
+        if refs:
+            report.outcomes = pipe.send(refs, now=now, progress=progress)
+        return report
+    finally:
+        if own:
+            store.close()

@@ -1,0 +1,58 @@
+"""What ``newsletter status`` shows: per subscriber and per source, from the state."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from .config import Config
+from .schedule import parse_schedule
+from .store import Store
+
+
+def collect_status(config: Config, store: Store, *, now: datetime) -> dict[str, Any]:
+    inactive = store.inactive_subscribers()
+    subscribers = []
+    for sub in config.subscribers:
+        tz = ZoneInfo(sub.timezone)
+        nxt = parse_schedule(sub.schedule).next(now, tz)
+        rows = store.deliveries(subscriber=sub.email)
+        last = max(rows, key=lambda d: (d.edition, d.updated_at or now), default=None)
+        status, reason = inactive.get(sub.email, ("active", None))
+        subscribers.append(
+            {
+                "email": sub.email,
+                "status": status,
+                "status_reason": reason,
+                "schedule": sub.schedule,
+                "timezone": sub.timezone,
+                "next_edition": nxt.isoformat(timespec="minutes"),
+                "last_edition": None
+                if last is None
+                else {
+                    "edition": last.edition,
+                    "state": last.state,
+                    "papers": len(last.paper_ids),
+                    "detail": last.reason or last.server_reply or "",
+                    "sent_at": last.sent_at.isoformat() if last.sent_at else None,
+                    "message_id": last.message_id,
+                },
+            }
+        )
+    sources = []
+    for src in config.sources:
+        st = store.fetch_state(src.name)
+        sources.append(
+            {
+                "name": src.name,
+                "type": src.type,
+                "enabled": src.enabled and not st.disabled,
+                "last_status": st.last_status,
+                "last_fetch_at": st.last_fetch_at.isoformat() if st.last_fetch_at else None,
+                "last_success_at": st.last_success_at.isoformat() if st.last_success_at else None,
+                "last_new": st.last_new,
+                "last_error": st.last_error or st.disabled_reason,
+            }
+        )
+    return {"now": now.isoformat(), "subscribers": subscribers, "sources": sources}
