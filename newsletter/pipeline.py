@@ -31,7 +31,7 @@ from .models import (
     Subscriber,
 )
 from .schedule import parse_schedule
-from .signing import Links
+from .signing import Links, secret_for
 from .store import FAILED, PENDING, SENDING, SENT, Store, utcnow
 
 log = logging.getLogger("newsletter")
@@ -76,11 +76,6 @@ class RunReport:
 
 def zone(sub: Subscriber) -> ZoneInfo:
     return ZoneInfo(sub.timezone)
-
-
-def secret_for(config: Config, store: Store) -> str:
-    """The link-signing secret: ``NEWSLETTER_SECRET_KEY`` if set, else the state's own."""
-    return config.secret_key or store.secret_key()
 
 
 class Pipeline:
@@ -264,6 +259,7 @@ class Pipeline:
             edition=digest.edition,
             links=self.links(digest.subscriber),
             date=now,
+            paper_ids=tuple(p.paper.id for p in digest.picks),
         )
 
     # -- sending ----------------------------------------------------------------

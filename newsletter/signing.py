@@ -13,10 +13,14 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from .errors import NewsletterError
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .store import Store
 
 
 class BadToken(NewsletterError, ValueError):
@@ -29,6 +33,16 @@ def _b64(data: bytes) -> str:
 
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def secret_for(config: Config, store: Store) -> str:
+    """The one signing secret: ``NEWSLETTER_SECRET_KEY`` (``config.secret_key``) if set,
+    else a key kept in the state database (made on first use).
+
+    The pipeline (links in emails) and the web app (checking them) both call this, so
+    they always agree.
+    """
+    return config.secret_key or store.secret_key()
 
 
 def sign(secret: str, purpose: str, payload: dict[str, Any]) -> str:

@@ -1,0 +1,471 @@
+"""The subscriber web app, running under a real uvicorn server on port 0, over real HTTP."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from web_support import bound_socket, running
+
+from newsletter.config import Config, WebConfig
+from newsletter.models import Interest, Paper, Subscriber
+from newsletter.prefs import apply_prefs, validate_prefs
+from newsletter.signing import Links, secret_for, sign
+from newsletter.store import ACTIVE, SUPPRESSED, UNSUBSCRIBED, Store
+from newsletter.web import create_app
+
+SECRET = "test-secret-key-for-web"
+ALICE = Subscriber(
+    email="alice@example.org",
+    name="Alice",
+    schedule="daily 07:00",
+    max_papers=5,
+    interests=(
+        Interest(name="Agents", keywords=("tool use", "planning"), categories=("cs.AI",)),
+        Interest(name="Vision", categories=("cs.CV",), max_papers=2, trending=True),
+    ),
+)
+BOB = Subscriber(email="bob@example.org", interests=(Interest(name="Physics", keywords=("q",)),))
+
+
+@dataclass
+class Live:
+    base: str
+    store: Store
+    config: Config
+    links: Links  # Alice's signed links
+
+    def links_for(self, email: str) -> Links:
+        return Links(self.base, SECRET, email)
+
+
+def make_config(tmp_path: Path, base_url: str, secret: str | None = SECRET) -> Config:
+    return Config(
+        path=tmp_path / "subscribers.yaml",
+        state=str(tmp_path / "state.db"),
+        sources=(),
+        subscribers=(ALICE, BOB),
+        web=WebConfig(base_url=base_url),
+        secret_key=secret,
+    )
+
+
+@pytest.fixture()
+def live(tmp_path: Path) -> Iterator[Live]:
+    sock, base = bound_socket()
+    config = make_config(tmp_path, base)
+    with Store(config.state) as store, running(create_app(config, store), sock):
+        yield Live(base, store, config, Links(base, SECRET, ALICE.email))
+
+
+@pytest.fixture()
+def client() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=10, follow_redirects=False) as c:
+        yield c
+
+
+def hidden(html: str, name: str) -> str:
+    m = re.search(rf'name="{re.escape(name)}" value="([^"]*)"', html)
+    assert m, f"no hidden field {name!r} in page"
+    return m.group(1)
+
+
+def form_action(html: str, button_id: str) -> str:
+    """The action of the form holding the button with this id (relative, as a browser sees)."""
+    for form in re.findall(r"<form.*?</form>", html, flags=re.S):
+        if f'id="{button_id}"' in form:
+            return re.search(r'action="([^"]*)"', form).group(1)  # type: ignore[union-attr]
+    raise AssertionError(f"no form with button {button_id!r}")
+
+
+def flip(token: str, index: int = 5) -> str:
+    """The token with one character changed."""
+    c = token[index]
+    return token[:index] + ("A" if c != "A" else "B") + token[index + 1 :]
+
+
+# -- unsubscribe ---------------------------------------------------------------------------
+
+
+def test_unsubscribe_get_only_confirms(live: Live, client: httpx.Client) -> None:
+    r = client.get(live.links.unsubscribe)
+    assert r.status_code == 200
+    assert "Unsubscribe?" in r.text and ALICE.email in r.text
+    assert hidden(r.text, "List-Unsubscribe") == "One-Click"
+    assert live.store.subscriber_status(ALICE.email)[0] == ACTIVE  # a GET changes nothing
+    # HEAD (link scanners) changes nothing either.
+    assert client.head(live.links.unsubscribe).status_code == 200
+    assert live.store.subscriber_status(ALICE.email)[0] == ACTIVE
+
+
+def test_one_click_post_unsubscribes_without_cookies(live: Live, client: httpx.Client) -> None:
+    # What a mail provider does for RFC 8058: a bare POST, no cookies, no CSRF token.
+    r = client.post(live.links.unsubscribe, data={"List-Unsubscribe": "One-Click"})
+    assert r.status_code == 200
+    assert "You are unsubscribed" in r.text
+    assert live.store.subscriber_status(ALICE.email) == (
+        UNSUBSCRIBED,
+        "one-click unsubscribe link",
+    )
+    assert live.store.subscriber_status(BOB.email)[0] == ACTIVE
+
+
+def test_one_click_post_multipart(live: Live, client: httpx.Client) -> None:
+    # RFC 8058 says the POST SHOULD be multipart/form-data.
+    r = client.post(live.links.unsubscribe, files={"List-Unsubscribe": (None, "One-Click")})
+    assert r.status_code == 200
+    assert live.store.subscriber_status(ALICE.email)[0] == UNSUBSCRIBED
+
+
+def test_post_without_one_click_body_changes_nothing(live: Live, client: httpx.Client) -> None:
+    r = client.post(live.links.unsubscribe, data={"something": "else"})
+    assert r.status_code == 400
+    assert "List-Unsubscribe=One-Click" in r.text
+    assert live.store.subscriber_status(ALICE.email)[0] == ACTIVE
+
+
+def test_reused_unsubscribe_token_is_idempotent(live: Live, client: httpx.Client) -> None:
+    for _ in range(3):
+        r = client.post(live.links.unsubscribe, data={"List-Unsubscribe": "One-Click"})
+        assert r.status_code == 200
+        assert "You are unsubscribed" in r.text
+    assert live.store.subscriber_status(ALICE.email)[0] == UNSUBSCRIBED
+    # A later GET of the same link shows the done page, not the button again.
+    r = client.get(live.links.unsubscribe)
+    assert r.status_code == 200 and "You are unsubscribed" in r.text
+
+
+@pytest.mark.parametrize("index", [2, 30, -3])
+def test_forged_token_rejected(live: Live, client: httpx.Client, index: int) -> None:
+    token = live.links.unsubscribe.rsplit("/", 1)[1]
+    bad = f"{live.base}/unsubscribe/{flip(token, index)}"
+    r = client.post(bad, data={"List-Unsubscribe": "One-Click"})
+    assert r.status_code in (400, 403)
+    assert "This link is not valid" in r.text
+    assert live.store.subscriber_status(ALICE.email)[0] == ACTIVE
+
+
+def test_garbage_and_foreign_tokens_rejected(live: Live, client: httpx.Client) -> None:
+    r = client.get(f"{live.base}/unsubscribe/not-a-token")
+    assert r.status_code == 400 and "This link is not valid" in r.text
+    # Signed with another secret: a forgery.
+    other = Links(live.base, "someone-elses-secret", ALICE.email).unsubscribe
+    r = client.post(other, data={"List-Unsubscribe": "One-Click"})
+    assert r.status_code == 403
+    assert live.store.subscriber_status(ALICE.email)[0] == ACTIVE
+
+
+def test_token_for_another_purpose_rejected(live: Live, client: httpx.Client) -> None:
+    prefs_token = live.links.preferences.rsplit("/", 1)[1]
+    r = client.post(
+        f"{live.base}/unsubscribe/{prefs_token}", data={"List-Unsubscribe": "One-Click"}
+    )
+    assert r.status_code == 403
+    assert live.store.subscriber_status(ALICE.email)[0] == ACTIVE
+
+
+def test_token_cannot_be_moved_to_another_subscriber(live: Live, client: httpx.Client) -> None:
+    # Splice Bob's payload onto Alice's signature: the MAC covers the payload.
+    alice = live.links.unsubscribe.rsplit("/", 1)[1]
+    bob = live.links_for(BOB.email).unsubscribe.rsplit("/", 1)[1]
+    spliced = bob.split(".")[0] + "." + alice.split(".")[1]
+    r = client.post(f"{live.base}/unsubscribe/{spliced}", data={"List-Unsubscribe": "One-Click"})
+    assert r.status_code == 403
+    assert live.store.subscriber_status(BOB.email)[0] == ACTIVE
+    assert live.store.subscriber_status(ALICE.email)[0] == ACTIVE
+
+
+def test_unknown_subscriber_unsubscribe_is_honoured(live: Live, client: httpx.Client) -> None:
+    gone = live.links_for("gone@example.org")
+    r = client.get(gone.unsubscribe)
+    assert r.status_code == 200
+    r = client.post(gone.unsubscribe, data={"List-Unsubscribe": "One-Click"})
+    assert r.status_code == 200 and "You are unsubscribed" in r.text
+    assert 'id="resubscribe"' not in r.text  # nothing to resubscribe to
+    assert live.store.subscriber_status("gone@example.org")[0] == UNSUBSCRIBED
+
+
+def test_resubscribe_from_done_page(live: Live, client: httpx.Client) -> None:
+    done = client.post(live.links.unsubscribe, data={"List-Unsubscribe": "One-Click"})
+    assert live.store.subscriber_status(ALICE.email)[0] == UNSUBSCRIBED
+    action = form_action(done.text, "resubscribe")
+    assert action.startswith("../resubscribe/")  # relative, built from our own token
+    url = httpx.URL(live.links.unsubscribe).join(action)
+    r = client.post(url, data={"csrf": hidden(done.text, "csrf")})  # cookie kept by client
+    assert r.status_code == 200, r.text
+    assert "Welcome back" in r.text
+    assert live.store.subscriber_status(ALICE.email) == (ACTIVE, "resubscribed via link")
+
+
+def test_resubscribe_without_csrf_is_refused(live: Live, client: httpx.Client) -> None:
+    done = client.post(live.links.unsubscribe, data={"List-Unsubscribe": "One-Click"})
+    url = httpx.URL(live.links.unsubscribe).join(form_action(done.text, "resubscribe"))
+    # No token at all.
+    assert client.post(url, data={}).status_code == 403
+    # The right token but no cookie (a cross-site form post).
+    with httpx.Client(timeout=10) as stranger:
+        r = stranger.post(url, data={"csrf": hidden(done.text, "csrf")})
+    assert r.status_code == 403 and "Please try again" in r.text
+    assert live.store.subscriber_status(ALICE.email)[0] == UNSUBSCRIBED
+
+
+def test_resubscribe_does_not_lift_a_bounce_suppression(live: Live, client: httpx.Client) -> None:
+    done = client.post(live.links.unsubscribe, data={"List-Unsubscribe": "One-Click"})
+    live.store.set_subscriber_status(ALICE.email, SUPPRESSED, "3 permanent failures")
+    url = httpx.URL(live.links.unsubscribe).join(form_action(done.text, "resubscribe"))
+    r = client.post(url, data={"csrf": hidden(done.text, "csrf")})
+    assert r.status_code == 409 and "paused" in r.text
+    assert live.store.subscriber_status(ALICE.email)[0] == SUPPRESSED
+
+
+# -- preferences ---------------------------------------------------------------------------
+
+
+def prefs_form(html: str) -> dict[str, str]:
+    """Every named input/textarea of the preferences page with its value, as a browser would."""
+    data: dict[str, str] = {}
+    for name, value in re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', html):
+        if "checkbox" not in name:
+            data[name] = value
+    for name, value in re.findall(r'<textarea[^>]*name="([^"]+)">(.*?)</textarea>', html, re.S):
+        data[name] = value
+    for key in [k for k in data if k.endswith("_remove")]:
+        del data[key]  # unchecked boxes are not sent
+    import html as html_mod
+
+    return {k: html_mod.unescape(v) for k, v in data.items()}
+
+
+def test_preferences_round_trip(live: Live, client: httpx.Client) -> None:
+    page = client.get(live.links.preferences)
+    assert page.status_code == 200
+    form = prefs_form(page.text)
+    assert form["schedule"] == "daily 07:00" and form["max_papers"] == "5"
+    assert form["i0_name"] == "Agents" and form["i0_keywords"] == "tool use\nplanning"
+    assert form["i2_name"] == ""  # one empty slot to add an interest
+    form.update(
+        schedule="weekdays 06:45",
+        max_papers="8",
+        i0_keywords="tool use, planning\nreasoning",
+        i2_name="Robots <b>& arms</b>",
+        i2_categories="cs.RO",
+        i2_authors="Pieter Abbeel\nChelsea Finn",
+    )
+    r = client.post(live.links.preferences, data=form)
+    assert r.status_code == 200, r.text
+    assert 'id="saved"' in r.text
+    assert "Robots &lt;b&gt;&amp; arms&lt;/b&gt;" in r.text  # escaped on the page
+    stored = live.store.get_prefs(ALICE.email)
+    assert stored is not None
+    assert stored["schedule"] == "weekdays 06:45" and stored["max_papers"] == 8
+    names = [i["name"] for i in stored["interests"]]
+    assert names == ["Agents", "Vision", "Robots <b>& arms</b>"]
+    assert stored["interests"][0]["keywords"] == ["tool use", "planning", "reasoning"]
+    assert stored["interests"][2]["authors"] == ["Pieter Abbeel", "Chelsea Finn"]
+    # The pipeline's view: stored prefs take precedence over the YAML.
+    sub = apply_prefs(ALICE, stored)
+    assert sub.schedule == "weekdays 06:45" and sub.max_papers == 8
+    assert sub.interests[1].max_papers == 2 and sub.interests[1].trending  # kept from YAML
+    assert sub.interests[2].categories == ("cs.RO",)
+    # Reloading the page shows the stored values.
+    again = prefs_form(client.get(live.links.preferences).text)
+    assert again["schedule"] == "weekdays 06:45" and again["i2_authors"].startswith("Pieter")
+
+
+def test_preferences_remove_interest(live: Live, client: httpx.Client) -> None:
+    form = prefs_form(client.get(live.links.preferences).text)
+    form["i1_remove"] = "1"
+    r = client.post(live.links.preferences, data=form)
+    assert r.status_code == 200
+    stored = live.store.get_prefs(ALICE.email)
+    assert stored is not None and [i["name"] for i in stored["interests"]] == ["Agents"]
+
+
+def test_preferences_validation_errors_shown_and_nothing_stored(
+    live: Live, client: httpx.Client
+) -> None:
+    form = prefs_form(client.get(live.links.preferences).text)
+    form.update(schedule="every tuesday", max_papers="0", i0_categories="cs.AI, not a code!")
+    r = client.post(live.links.preferences, data=form)
+    assert r.status_code == 400
+    assert 'id="errors"' in r.text
+    assert "schedule: &#39;every tuesday&#39; is not a schedule" in r.text
+    assert "max papers: &#39;0&#39; is not a whole number from 1 to 500" in r.text
+    assert "category &#39;not a code!&#39; is not an arXiv code" in r.text
+    # What the reader typed is still in the form.
+    assert prefs_form(r.text)["schedule"] == "every tuesday"
+    assert live.store.get_prefs(ALICE.email) is None
+
+
+def test_preferences_need_one_interest(live: Live, client: httpx.Client) -> None:
+    form = prefs_form(client.get(live.links.preferences).text)
+    form.update(i0_remove="1", i1_remove="1")
+    r = client.post(live.links.preferences, data=form)
+    assert r.status_code == 400 and "add at least one interest" in r.text
+    assert live.store.get_prefs(ALICE.email) is None
+
+
+def test_preferences_csrf_missing_or_wrong(live: Live, client: httpx.Client) -> None:
+    form = prefs_form(client.get(live.links.preferences).text)
+    form["schedule"] = "weekly fri 09:00"
+    no_token = {k: v for k, v in form.items() if k != "csrf"}
+    r = client.post(live.links.preferences, data=no_token)
+    assert r.status_code == 403 and "Please try again" in r.text
+    # A token made for Bob's form does not work on Alice's.
+    bob_page = client.get(live.links_for(BOB.email).preferences)
+    r = client.post(live.links.preferences, data={**form, "csrf": hidden(bob_page.text, "csrf")})
+    assert r.status_code == 403
+    # A cross-site request (as a browser labels it) is refused even with the token.
+    r = client.post(live.links.preferences, data=form, headers={"Sec-Fetch-Site": "cross-site"})
+    assert r.status_code == 403
+    # A client without the cookie is refused.
+    with httpx.Client(timeout=10) as stranger:
+        assert stranger.post(live.links.preferences, data=form).status_code == 403
+    assert live.store.get_prefs(ALICE.email) is None
+    # And the honest submission works.
+    assert client.post(live.links.preferences, data=form).status_code == 200
+    assert live.store.get_prefs(ALICE.email)["schedule"] == "weekly fri 09:00"  # type: ignore[index]
+
+
+def test_preferences_unknown_subscriber(live: Live, client: httpx.Client) -> None:
+    r = client.get(live.links_for("gone@example.org").preferences)
+    assert r.status_code == 404
+    assert "no longer on this newsletter" in r.text
+
+
+def test_preferences_forged(live: Live, client: httpx.Client) -> None:
+    token = live.links.preferences.rsplit("/", 1)[1]
+    r = client.get(f"{live.base}/preferences/{flip(token)}")
+    assert r.status_code in (400, 403)
+
+
+# -- feedback ------------------------------------------------------------------------------
+
+
+def test_feedback_recorded_idempotent_and_undoable(live: Live, client: httpx.Client) -> None:
+    live.store.upsert_papers([Paper(id="2411.00001", title="Tool <use> in agents")])
+    more = live.links.feedback("2411.00001", 1)
+    for _ in range(2):
+        r = client.get(more)
+        assert r.status_code == 200
+        assert "more like this" in r.text
+        assert "Tool &lt;use&gt; in agents" in r.text
+    assert live.store.feedback(ALICE.email) == {"2411.00001": 1}
+    # The page offers the other choices as signed relative links.
+    less = re.search(r'<a href="([^"]+)">less like this</a>', r.text)
+    assert less and less.group(1).startswith("../feedback/")
+    r = client.get(httpx.URL(more).join(less.group(1)))
+    assert r.status_code == 200
+    assert live.store.feedback(ALICE.email) == {"2411.00001": -1}
+
+
+def test_feedback_head_records_nothing(live: Live, client: httpx.Client) -> None:
+    assert client.head(live.links.feedback("2411.00002", 1)).status_code == 200
+    assert live.store.feedback(ALICE.email) == {}
+
+
+def test_feedback_forged_and_bad_vote(live: Live, client: httpx.Client) -> None:
+    token = live.links.feedback("2411.00003", 1).rsplit("/", 1)[1]
+    assert client.get(f"{live.base}/feedback/{flip(token)}").status_code in (400, 403)
+    bad_vote = sign(SECRET, "feedback", {"s": ALICE.email, "p": "2411.00003", "v": 7})
+    assert client.get(f"{live.base}/feedback/{bad_vote}").status_code == 400
+    assert live.store.feedback(ALICE.email) == {}
+
+
+def test_feedback_unknown_subscriber(live: Live, client: httpx.Client) -> None:
+    r = client.get(live.links_for("gone@example.org").feedback("2411.00004", -1))
+    assert r.status_code == 404
+    assert live.store.feedback("gone@example.org") == {}
+
+
+# -- headers, errors, secret ---------------------------------------------------------------
+
+
+def test_security_headers_on_every_page(live: Live, client: httpx.Client) -> None:
+    for r in (
+        client.get(live.links.unsubscribe),
+        client.get(live.links.preferences),
+        client.get(f"{live.base}/unsubscribe/forged.token"),
+        client.get(f"{live.base}/no/such/page"),
+        client.get(live.base + "/"),
+    ):
+        csp = r.headers["content-security-policy"]
+        assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+        assert "script-src" not in csp  # no scripts at all
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["referrer-policy"] == "no-referrer"
+        assert r.headers["x-frame-options"] == "DENY"
+        assert r.headers["cache-control"] == "no-store"
+        assert r.headers["content-type"].startswith("text/html")
+        assert "location" not in r.headers  # nothing redirects
+
+
+def test_style_hash_matches_page(live: Live, client: httpx.Client) -> None:
+    import base64
+    import hashlib
+
+    r = client.get(live.links.unsubscribe)
+    style = re.search(r"<style>(.*?)</style>", r.text, re.S)
+    assert style
+    digest = base64.b64encode(hashlib.sha256(style.group(1).encode()).digest()).decode()
+    assert f"'sha256-{digest}'" in r.headers["content-security-policy"]
+
+
+def test_csrf_cookie_flags(live: Live, client: httpx.Client) -> None:
+    r = client.get(live.links.preferences)
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+
+
+def test_not_found_and_wrong_method(live: Live, client: httpx.Client) -> None:
+    r = client.get(f"{live.base}/admin")
+    assert r.status_code == 404 and "Page not found" in r.text
+    r = client.delete(live.links.unsubscribe)
+    assert r.status_code == 405
+
+
+def test_oversized_body_refused(live: Live, client: httpx.Client) -> None:
+    r = client.post(live.links.preferences, data={"x": "a" * 200_000})
+    assert r.status_code == 413
+
+
+def test_secret_from_env_else_state(tmp_path: Path, store: Store) -> None:
+    assert secret_for(make_config(tmp_path, "http://x", "from-env"), store) == "from-env"
+    kept = secret_for(make_config(tmp_path, "http://x", None), store)
+    assert kept and kept == store.secret_key()  # stable across calls
+
+
+# -- prefs (pure) --------------------------------------------------------------------------
+
+
+def test_apply_prefs_tolerates_stale_or_bad_data() -> None:
+    assert apply_prefs(ALICE, None) is ALICE
+    got = apply_prefs(ALICE, {"schedule": "nonsense", "max_papers": 3, "interests": "x"})
+    assert got.schedule == ALICE.schedule and got.max_papers == 3
+    assert got.interests == ALICE.interests
+
+
+def test_validate_prefs_messages() -> None:
+    _, problems = validate_prefs(
+        {
+            "interests": [
+                {"name": "A", "keywords": ["x"]},
+                {"name": "a", "keywords": ["y"]},
+                {"name": "Empty"},
+            ]
+        }
+    )
+    assert problems == [
+        "interest 2 'a': the name is used twice (names must be unique)",
+        "interest 3 'Empty': matches nothing (add keywords, categories, authors or a description)",
+    ]
+
+
+def test_trending_interest_may_match_nothing() -> None:
+    item = {"interests": [{"name": "Hot today"}]}
+    assert validate_prefs(item)[1]  # an ordinary interest must match something
+    assert validate_prefs(item, trending={"Hot today"})[1] == []
