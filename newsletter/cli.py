@@ -7,6 +7,7 @@ exit; tracebacks only with ``--debug``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -265,9 +266,7 @@ def preview(
     config = c.config
     day = _parse_date(on_date)
     if serve is not None:
-        from .preview import serve_preview
-
-        serve_preview(c.config_arg, email, on_date=day, port=serve)
+        _serve_preview(c, email, day, serve)
         return
     with Store(config.state) as store:
         pipe = Pipeline(config, store)
@@ -304,6 +303,34 @@ def preview(
                 import webbrowser
 
                 webbrowser.open(target.resolve().as_uri())
+
+
+def _serve_preview(c: Ctx, email: str, day: date | None, port: int) -> None:
+    """``preview --serve``: re-read the config and templates whenever one changes."""
+    from .preview import PreviewServer, watch_files
+    from .render import Renderer
+
+    path = config_path(c.config_arg)
+    state: dict[str, Any] = {}
+
+    def build() -> Any:
+        config = load_config(path)
+        renderer = Renderer(config.templates)
+        state["templates"] = renderer.templates
+        with Store(config.state) as store:
+            pipe = Pipeline(config, store)
+            pipe._renderer = renderer
+            sub = pipe.subscribers(email)[0]
+            ref = pipe.edition_ref(sub, now=utcnow(), on_date=day)
+            return pipe.render(next(iter(pipe.digests([ref]))))
+
+    def watched() -> tuple[Path, ...]:
+        return watch_files(state.get("templates"), path)
+
+    with PreviewServer(build, watched, port=port) as server:
+        click.echo(f"Serving the preview of {email} at {server.url} (Ctrl-C to stop)")
+        with contextlib.suppress(KeyboardInterrupt):
+            server.serve_forever()
 
 
 def _safe(email: str) -> str:

@@ -9,4 +9,668 @@ Public API (implemented by the rendering work, issue 5):
             TemplateError("<file>:<line>: <what>").
         def render(self, digest: Digest, *, links: Links) -> RenderedEmail
             Only Jinja runs per subscriber, with autoescape.
+        def context(self, digest: Digest, *, links: Links) -> dict[str, Any]
+            The cleaned view model both templates see (also handy for `preview --format json`).
+
+    default_templates() -> Path      the packaged template folder
+    TEMPLATE_FILES                   the file names a template folder may hold
+
+How it works: the MJML template is Jinja-in-MJML. At construction its Jinja is parsed
+(errors carry the MJML file's own line numbers) and smoke-rendered against a built-in
+sample digest with StrictUndefined, so a typo fails at start-up, not mid-send. Then the
+MJML is compiled to HTML once, the ``<mj-style inline="inline">`` rules are inlined once
+with css-inline (Jinja tags are shielded as HTML comments / tokens while the HTML parser
+runs, so they can not be moved), and the result is compiled as one Jinja template.
+Per subscriber only that Jinja template runs.
+
+Feed content is untrusted: every string is cleaned (control and bidi-override characters
+removed, whitespace collapsed), URLs are kept only when they are plain http(s), the HTML
+environment autoescapes, and templates never evaluate data.
 """
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import sysconfig
+import textwrap
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import css_inline
+import jinja2
+import mjml
+
+from .errors import TemplateError
+from .models import Digest, Interest, Paper, Pick, RenderedEmail, Section, Subscriber
+from .signing import Links
+
+HTML_TEMPLATE = "digest.mjml"
+TEXT_TEMPLATE = "digest.txt"
+SUBJECT_TEMPLATE = "subject.txt"
+TEMPLATE_FILES = (HTML_TEMPLATE, TEXT_TEMPLATE, SUBJECT_TEMPLATE)
+
+TEXT_WIDTH = 78
+ABSTRACT_CHARS = 600  # abstracts are cut at a sentence boundary near this length
+AUTHORS_ALL_UP_TO = 5  # up to this many authors are all shown ...
+AUTHORS_SHOWN = 3  # ... otherwise this many, then "et al."
+CATEGORIES_SHOWN = 6
+SUBJECT_MAX = 150
+PREHEADER_MAX = 140
+SUBJECT_INTERESTS = 3  # interests named in the subject before "and N more"
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTHS_LONG = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+# --------------------------------------------------------------------------- locating
+
+
+def default_templates() -> Path:
+    """The packaged template folder.
+
+    Looked up, in order: ``newsletter/templates`` (a vendored copy), the repository's
+    ``templates/`` next to the package (source checkout, editable install), and
+    ``<prefix>/share/newsletter/templates`` where a wheel installs it (pyproject
+    ``[tool.setuptools.data-files]``).
+    """
+    here = Path(__file__).resolve().parent
+    candidates = [here / "templates"]
+    if (here.parent / "pyproject.toml").is_file():
+        candidates.append(here.parent / "templates")
+    schemes = [None, f"{os.name}_user"] if os.name else [None]
+    for scheme in schemes:
+        try:
+            data = sysconfig.get_path("data", scheme) if scheme else sysconfig.get_path("data")
+        except KeyError:
+            continue
+        candidates.append(Path(data) / "share" / "newsletter" / "templates")
+    candidates.append(Path(sys.prefix) / "share" / "newsletter" / "templates")
+    for folder in candidates:
+        if (folder / HTML_TEMPLATE).is_file():
+            return folder
+    raise TemplateError(
+        f"{candidates[0]}: the packaged templates are missing (looked in "
+        f"{', '.join(str(c) for c in candidates)}); reinstall newsletter or set `templates:` "
+        "in the config to a folder holding digest.mjml and digest.txt"
+    )
+
+
+# --------------------------------------------------------------------------- cleaning
+
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+)
+_SPACE = re.compile(r"\s+")
+
+
+def clean(value: object) -> str:
+    """One line of untrusted text: NFC, no control/bidi characters, single spaces."""
+    if value is None:
+        return ""
+    return _clean(str(value))
+
+
+@lru_cache(maxsize=65536)
+def _clean(value: str) -> str:
+    text = unicodedata.normalize("NFC", value)
+    text = _CONTROL.sub("", text)
+    return _SPACE.sub(" ", text).strip()
+
+
+def safe_url(value: object) -> str | None:
+    """``value`` if it is a plain absolute http(s) URL without spaces, else None."""
+    if not isinstance(value, str):
+        return None
+    url = value.strip()
+    if not url or len(url) > 2048 or _CONTROL.search(url) or _SPACE.search(url):
+        return None
+    if any(ch in url for ch in "<>\"'`\\"):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return url
+
+
+def truncate(text: str, limit: int) -> str:
+    """Cut ``text`` at a word boundary to at most ``limit`` characters, adding an ellipsis."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:-–—") + "…"
+
+
+_ABBREVIATIONS = ("e.g.", "i.e.", "et al.", "etc.", "vs.", "cf.", "Fig.", "Eq.", "Sec.", "approx.")
+_SENTENCE_END = re.compile(r"[.!?][\"')\]]?(?=\s+[\"'(\[]?[A-Z0-9$\\])")
+
+
+def cut_abstract(text: str, limit: int = ABSTRACT_CHARS) -> str:
+    """The abstract cut at the last sentence end at or before ``limit`` characters.
+
+    Falls back to a word boundary plus an ellipsis when the first sentence is already
+    longer than ``limit`` (or the only sentence end is very early).
+    """
+    text = clean(text)
+    if len(text) <= limit:
+        return text
+    best = -1
+    for match in _SENTENCE_END.finditer(text, 0, limit + 1):
+        end = match.end()
+        if end > limit:
+            break
+        head = text[:end]
+        if any(head.endswith(abbr) for abbr in _ABBREVIATIONS):
+            continue
+        best = end
+    if best >= limit // 3:
+        return text[:best]
+    return truncate(text, limit)
+
+
+def short_authors(authors: Sequence[str]) -> str:
+    """All authors up to five, else the first three and "et al."."""
+    names = [n for n in (clean(a) for a in authors) if n]
+    if len(names) <= AUTHORS_ALL_UP_TO:
+        return ", ".join(names)
+    return ", ".join(names[:AUTHORS_SHOWN]) + " et al."
+
+
+def format_date(day: date) -> str:
+    """``29 Nov 2026`` (locale-independent)."""
+    return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
+
+
+def format_long_date(day: date) -> str:
+    """``Sunday, 29 November 2026`` (locale-independent)."""
+    return f"{_DAYS[day.weekday()]}, {day.day} {_MONTHS_LONG[day.month - 1]} {day.year}"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _join_names(names: Sequence[str], most: int) -> str:
+    if len(names) <= most:
+        if len(names) <= 2:
+            return " and ".join(names)
+        return ", ".join(names[:-1]) + " and " + names[-1]
+    return ", ".join(names[:most]) + f" and {len(names) - most} more"
+
+
+# --------------------------------------------------------------------------- view model
+
+
+@dataclass(frozen=True, slots=True)
+class PaperView:
+    """One paper as the templates see it: every string cleaned, every URL checked."""
+
+    number: int  # 1-based, across the whole digest
+    id: str
+    title: str
+    url: str | None  # abstract page (http/https only)
+    authors: str  # "A, B, C et al."
+    author_count: int
+    categories: tuple[str, ...]
+    abstract: str  # cut at a sentence boundary
+    pdf_url: str | None
+    hf_url: str | None
+    upvotes: int | None
+    reasons: tuple[str, ...]
+    score: float
+    more_url: str  # feedback: more like this
+    less_url: str  # feedback: less like this
+
+
+@dataclass(frozen=True, slots=True)
+class SectionView:
+    name: str
+    description: str
+    papers: tuple[PaperView, ...]
+
+
+@lru_cache(maxsize=8192)
+def _paper_fields(paper: Paper, upvotes: int | None) -> dict[str, Any]:
+    """The subscriber-independent part of a paper's view (cached: many readers, one paper).
+
+    ``upvotes`` is part of the key because ``Paper.signals`` is excluded from its hash.
+    """
+    url = safe_url(paper.url)
+    if url is None and paper.arxiv_id and re.fullmatch(r"[\w./-]+", paper.arxiv_id):
+        url = f"https://arxiv.org/abs/{paper.arxiv_id}"
+    return {
+        "id": clean(paper.id),
+        "title": clean(paper.title) or "(untitled)",
+        "url": url,
+        "authors": short_authors(paper.authors),
+        "author_count": len(paper.authors),
+        "categories": tuple(c for c in (clean(c) for c in paper.categories) if c)[
+            :CATEGORIES_SHOWN
+        ],
+        "abstract": cut_abstract(paper.abstract),
+        "pdf_url": safe_url(paper.pdf_url),
+        "hf_url": safe_url(paper.hf_url),
+        "upvotes": upvotes,
+    }
+
+
+def _paper_view(number: int, pick: Pick, links: Links) -> PaperView:
+    paper = pick.paper
+    return PaperView(
+        number=number,
+        **_paper_fields(paper, paper.upvotes),
+        reasons=tuple(r for r in (clean(r) for r in pick.reasons) if r),
+        score=pick.score,
+        more_url=links.feedback(paper.id, +1),
+        less_url=links.feedback(paper.id, -1),
+    )
+
+
+def build_context(digest: Digest, *, links: Links, base_url: str = "") -> dict[str, Any]:
+    """The view model both templates render: plain, cleaned, safe data."""
+    sub = digest.subscriber
+    descriptions = {i.name: clean(i.description) for i in sub.interests}
+    sections: list[SectionView] = []
+    number = 0
+    for section in digest.sections:
+        if not section.picks:
+            continue
+        papers = []
+        for pick in section.picks:
+            number += 1
+            papers.append(_paper_view(number, pick, links))
+        name = clean(section.interest) or "Papers"
+        sections.append(SectionView(name, descriptions.get(section.interest, ""), tuple(papers)))
+    total = number
+    names = [s.name for s in sections]
+    day = format_date(digest.edition_date)
+    if total:
+        summary = f"{_plural(total, 'paper')} on {_join_names(names, SUBJECT_INTERESTS)}"
+        subject = f"Your paper digest, {day}: {summary}"
+        first = sections[0].papers[0].title
+        rest = total - 1
+        preheader = f"Top pick: {first}" if not rest else f"{first} + {rest} more"
+        preheader = truncate(preheader, PREHEADER_MAX)
+    else:
+        summary = "no new papers"
+        subject = f"Your paper digest, {day}: no new papers"
+        preheader = truncate(clean(digest.empty_reason) or "No new papers matched.", PREHEADER_MAX)
+    interests = [clean(i.name) for i in sub.interests if clean(i.name)]
+    name = clean(sub.name)
+    if total:
+        headline = f"here {'is' if total == 1 else 'are'} {_plural(total, 'new paper')}"
+    else:
+        headline = "here is your digest"
+    headline = f"{name}, {headline}" if name else headline[0].upper() + headline[1:]
+    picked_from = (
+        f"picked from {_plural(digest.candidates, 'new paper')}" if digest.candidates else ""
+    )
+    site = safe_url(base_url) or safe_url(links.base_url) or ""
+    return {
+        "lang": _lang(sub.language),
+        "subject": truncate(clean(subject), SUBJECT_MAX),
+        "preheader": preheader,
+        "edition": clean(digest.edition),
+        "edition_date": day,
+        "edition_date_long": format_long_date(digest.edition_date),
+        "summary": summary,
+        "total": total,
+        "candidates": digest.candidates,
+        "sections": tuple(sections),
+        "is_empty": total == 0,
+        "empty_reason": clean(digest.empty_reason) or "No new papers matched your interests.",
+        "headline": headline,
+        "picked_from": picked_from,
+        "name": name,
+        "email": clean(sub.email),
+        "interests": tuple(interests),
+        "interests_text": _join_names(interests, len(interests)) if interests else "",
+        "unsubscribe_url": links.unsubscribe,
+        "preferences_url": links.preferences,
+        "site_url": site,
+        "site_host": urlsplit(site).netloc if site else "",
+        "digest": digest,  # raw objects, for custom templates (strings NOT cleaned)
+    }
+
+
+def _lang(value: str) -> str:
+    tag = clean(value)
+    return tag if re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*", tag) else "en"
+
+
+# --------------------------------------------------------------------------- text filters
+
+
+def wrap(value: object, indent: str = "", first: str | None = None, width: int = TEXT_WIDTH) -> str:
+    """Wrap at ``width`` columns; words (and so URLs) are never broken."""
+    return _wrap(clean(value), indent, first, width)
+
+
+@lru_cache(maxsize=16384)
+def _wrap(text: str, indent: str, first: str | None, width: int) -> str:
+    # cached: the same titles and abstracts are wrapped for every reader of a paper
+    lead = indent if first is None else first
+    if not text:
+        return lead.rstrip()
+    return textwrap.fill(
+        text,
+        width=width,
+        initial_indent=lead,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
+def _underline(value: object, char: str = "=") -> str:
+    text = clean(value)
+    return f"{text}\n{char * min(len(text), TEXT_WIDTH)}"
+
+
+# --------------------------------------------------------------------------- Jinja shielding
+
+_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
+_HTML_TAG = re.compile(r"<[A-Za-z/!][^>]*>")
+_SHIELD = re.compile(r"<!--jinja:(\d+)-->|@@jinja:(\d+)@@")
+_INLINE_STYLE = re.compile(
+    r"<mj-style\b[^>]*\binline\s*=\s*[\"']inline[\"'][^>]*>(.*?)</mj-style>", re.S | re.I
+)
+
+
+_RAW_TEXT = ("title", "style", "textarea", "script")
+
+
+def _shield(html: str) -> tuple[str, list[str]]:
+    """Replace Jinja constructs by HTML comments (in text) or tokens (inside tags)."""
+    saved: list[str] = []
+
+    def keep(match: re.Match[str], *, in_tag: bool) -> str:
+        saved.append(match.group(0))
+        n = len(saved) - 1
+        return f"@@jinja:{n}@@" if in_tag else f"<!--jinja:{n}-->"
+
+    def text_keep(match: re.Match[str]) -> str:
+        return keep(match, in_tag=raw_text)
+
+    def tag_keep(match: re.Match[str]) -> str:
+        return keep(match, in_tag=True)
+
+    out: list[str] = []
+    pos = 0
+    raw_text = False  # inside <title>/<style>: comments would be literal text there
+    for tag in _HTML_TAG.finditer(html):
+        out.append(_JINJA.sub(text_keep, html[pos : tag.start()]))
+        out.append(_JINJA.sub(tag_keep, tag.group(0)))
+        name = tag.group(0)[1:].split(None, 1)[0].rstrip(">").lower()
+        if name in _RAW_TEXT:
+            raw_text = True
+        elif name.startswith("/") and name[1:] in _RAW_TEXT:
+            raw_text = False
+        pos = tag.end()
+    out.append(_JINJA.sub(text_keep, html[pos:]))
+    return "".join(out), saved
+
+
+def _unshield(html: str, saved: list[str]) -> str:
+    return _SHIELD.sub(lambda m: saved[int(m.group(1) or m.group(2))], html)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def _line_of(source: str, offset: int) -> int:
+    return source.count("\n", 0, max(0, offset)) + 1
+
+
+_MJ_TAG = re.compile(r"<(/?)(mj[\w-]*|mjml)\b[^>]*?(/?)>")
+
+
+def _mjml_error_line(source: str, message: str) -> int:
+    """Best guess at the line an mjml-python error is about."""
+    found = re.search(r"position (\d+):(\d+)", message)
+    if found:
+        return _line_of(source, int(found.group(1)))
+    stack: list[tuple[str, int]] = []
+    for match in _MJ_TAG.finditer(source):
+        closing, name, selfclosing = match.groups()
+        if selfclosing:
+            continue
+        if not closing:
+            stack.append((name, match.start()))
+            continue
+        if not stack or stack[-1][0] != name:
+            return _line_of(source, match.start())
+        stack.pop()
+    if stack:
+        return _line_of(source, stack[-1][1])
+    return 1
+
+
+def _template_frame_line(err: BaseException, filename: str) -> int | None:
+    """The line in ``filename`` where a runtime error happened (Jinja keeps it in tracebacks)."""
+    line = None
+    tb = err.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+# --------------------------------------------------------------------------- the renderer
+
+
+class Renderer:
+    """Compiles the templates once; renders one digest per call (only Jinja runs)."""
+
+    def __init__(self, templates: Path | None = None, *, base_url: str = "") -> None:
+        packaged: Path | None
+        if templates is None:
+            folder = packaged = default_templates()
+        else:
+            folder = Path(templates).expanduser()
+            try:
+                packaged = default_templates()
+            except TemplateError:
+                packaged = None  # a complete user folder works without the packaged one
+        if not folder.is_dir():
+            raise TemplateError(
+                f"{folder}:0: template folder not found (fix `templates:` in the config, "
+                "or remove it to use the packaged templates)"
+            )
+        self.templates = folder
+        self.base_url = base_url
+        # A user folder may hold only some of the files; the rest come from the package.
+        search = [str(folder)]
+        if packaged is not None and packaged != folder:
+            search.append(str(packaged))
+        self._loader = jinja2.FileSystemLoader(search)
+        common: dict[str, Any] = {
+            "loader": self._loader,
+            "undefined": jinja2.StrictUndefined,
+            "keep_trailing_newline": True,
+        }
+        self._html_env = jinja2.Environment(autoescape=True, **common)
+        self._text_env = jinja2.Environment(
+            autoescape=False, trim_blocks=True, lstrip_blocks=True, **common
+        )
+        for env in (self._html_env, self._text_env):
+            env.filters["wrap"] = wrap
+            env.filters["underline"] = _underline
+            env.filters["clean"] = clean
+            env.globals["TEXT_WIDTH"] = TEXT_WIDTH
+
+        self.html_source_path, mjml_source = self._read(HTML_TEMPLATE)
+        # 1. Jinja syntax and a smoke render on the MJML source: errors get real line numbers.
+        source_template = self._compile(self._html_env, mjml_source, self.html_source_path)
+        self._text = self._load(self._text_env, TEXT_TEMPLATE)
+        self._subject = self._load(self._text_env, SUBJECT_TEMPLATE)
+        for sample in _sample_contexts():
+            self._smoke(source_template, sample, self.html_source_path)
+            self._smoke(self._text, sample, self._path(TEXT_TEMPLATE))
+            self._smoke(self._subject, sample, self._path(SUBJECT_TEMPLATE))
+        # 2. MJML -> HTML once, then inline the inline styles once, Jinja shielded.
+        self.compiled_html = self._compile_mjml(mjml_source)
+        self._html = self._compile(self._html_env, self.compiled_html, self.html_source_path)
+
+    # -- construction helpers
+
+    def _path(self, name: str) -> str:
+        for folder in self._loader.searchpath:
+            candidate = Path(folder) / name
+            if candidate.is_file():
+                return str(candidate)
+        return str(self.templates / name)
+
+    def _read(self, name: str) -> tuple[str, str]:
+        path = self._path(name)
+        try:
+            return path, Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise TemplateError(
+                f"{path}:0: template not found (add {name} to the template folder)"
+            ) from None
+        except (OSError, UnicodeDecodeError) as err:
+            raise TemplateError(f"{path}:0: can not read the template: {err}") from err
+
+    def _compile(self, env: jinja2.Environment, source: str, path: str) -> jinja2.Template:
+        try:
+            template = env.from_string(source)
+        except jinja2.TemplateSyntaxError as err:
+            raise TemplateError(f"{path}:{err.lineno}: {err.message}") from err
+        template.filename = path
+        return template
+
+    def _load(self, env: jinja2.Environment, name: str) -> jinja2.Template:
+        path, source = self._read(name)
+        return self._compile(env, source, path)
+
+    def _smoke(self, template: jinja2.Template, context: dict[str, Any], path: str) -> None:
+        try:
+            template.render(context)
+        except Exception as err:  # any template runtime error is a template problem
+            line = _template_frame_line(err, "<template>") or _template_frame_line(err, path)
+            what = err.message if isinstance(err, jinja2.TemplateError) and err.message else err
+            raise TemplateError(f"{path}:{line or 0}: {what}") from err
+
+    def _compile_mjml(self, source: str) -> str:
+        path = self.html_source_path
+        inline_css = "\n".join(m.group(1) for m in _INLINE_STYLE.finditer(source))
+        stripped = _INLINE_STYLE.sub(lambda m: "\n" * m.group(0).count("\n"), source)
+        try:
+            html = mjml.mjml2html(stripped, disable_comments=True, fonts={})
+        except Exception as err:  # mjml-python raises ValueError (sometimes others)
+            line = _mjml_error_line(stripped, str(err))
+            raise TemplateError(f"{path}:{line}: MJML: {err}") from err
+        if not inline_css.strip():
+            return html
+        shielded, saved = _shield(html)
+        inliner = css_inline.CSSInliner(
+            inline_style_tags=False,
+            keep_style_tags=True,
+            load_remote_stylesheets=False,
+            extra_css=inline_css,
+        )
+        try:
+            inlined = inliner.inline(shielded)
+        except Exception as err:  # css_inline.InlineError and friends
+            raise TemplateError(f"{path}:0: CSS inlining failed: {err}") from err
+        result = _unshield(inlined, saved)
+        if _JINJA.findall(result) != _JINJA.findall(html):
+            raise TemplateError(
+                f"{path}:0: Jinja tags were moved while compiling; keep {{% %}} tags inside "
+                "<mj-text> or in <mj-raw> between elements"
+            )
+        return result
+
+    # -- per subscriber
+
+    def context(self, digest: Digest, *, links: Links) -> dict[str, Any]:
+        """The view model for ``digest`` (what the templates see)."""
+        return build_context(digest, links=links, base_url=self.base_url)
+
+    def render(self, digest: Digest, *, links: Links) -> RenderedEmail:
+        """Render one subscriber's digest; only Jinja runs here."""
+        ctx = self.context(digest, links=links)
+        try:
+            subject = truncate(clean(self._subject.render(ctx)), SUBJECT_MAX)
+            ctx["subject"] = subject
+            html = self._html.render(ctx)
+            text = self._text.render(ctx)
+        except jinja2.TemplateError as err:
+            raise TemplateError(f"{self.templates}:0: rendering failed: {err}") from err
+        lines = (line if line == "-- " else line.rstrip() for line in text.splitlines())
+        text = "\n".join(lines).strip("\n") + "\n"
+        return RenderedEmail(subject=subject, html=html, text=text, preheader=ctx["preheader"])
+
+
+# --------------------------------------------------------------------------- smoke samples
+
+
+def _sample_contexts() -> Iterable[dict[str, Any]]:
+    """Contexts that exercise every branch of a template at construction time."""
+    links = Links("https://example.invalid", "smoke-test", "reader@example.invalid")
+    full = Paper(
+        id="2411.00001",
+        title="A sample paper",
+        abstract="One sentence. Another sentence.",
+        authors=("A. Author", "B. Author", "C. Author", "D. Author", "E. Author", "F. Author"),
+        categories=("cs.LG", "stat.ML"),
+        url="https://arxiv.org/abs/2411.00001",
+        pdf_url="https://arxiv.org/pdf/2411.00001",
+        hf_url="https://huggingface.co/papers/2411.00001",
+        published=datetime(2026, 1, 1, tzinfo=UTC),
+        signals={"upvotes": 3},
+    )
+    bare = Paper(id="doi:10.1/x", title="Bare")
+    sub = Subscriber(
+        email="reader@example.invalid",
+        name="Reader",
+        interests=(Interest("Topic", description="A topic"),),
+    )
+    day = date(2026, 1, 1)
+    full_digest = Digest(
+        subscriber=sub,
+        edition="2026-01-01",
+        edition_date=day,
+        sections=(
+            Section("Topic", (Pick(full, 1.0, "Topic", ("matches 'sample'",)),)),
+            Section("Other", (Pick(bare, 0.5, "Other"),)),
+        ),
+        candidates=2,
+    )
+    empty = Digest(
+        subscriber=Subscriber(email="x@example.invalid"),
+        edition="2026-01-01",
+        edition_date=day,
+        empty_reason="no new papers",
+    )
+    for digest in (full_digest, empty):
+        yield build_context(digest, links=links, base_url="https://example.invalid")
