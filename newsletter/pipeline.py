@@ -127,25 +127,30 @@ class Pipeline:
     # -- fetching ---------------------------------------------------------------
 
     def fetch(self, *, now: datetime | None = None, only_stale: bool = False) -> list[SourceReport]:
-        """Fetch every enabled source (or only those not fetched within the freshness window)."""
-        from .sources import fetch_source
+        """Fetch every enabled source (or only those not fetched within the freshness window).
+
+        Sources are fetched a few at a time; one failing source never stops the others.
+        """
+        from .sources import fetch_all
 
         now = now or utcnow()
-        fresh_after = now - timedelta(minutes=self.config.scheduler.freshness_minutes)
-        reports = []
-        for source in self.config.sources:
-            if not source.enabled:
-                continue
-            if only_stale:
-                state = self.store.fetch_state(source.name)
-                if state.last_success_at and state.last_success_at > fresh_after:
-                    continue
-            reports.append(fetch_source(source, self.store, now=now))
+        sources = self.config.sources
+        if only_stale:
+            fresh_after = now - timedelta(minutes=self.config.scheduler.freshness_minutes)
+            sources = tuple(
+                s
+                for s in sources
+                if not (
+                    (st := self.store.fetch_state(s.name)).last_success_at
+                    and st.last_success_at > fresh_after
+                )
+            )
+        reports = fetch_all(replace(self.config, sources=sources), self.store, now=now)
         for r in reports:
             for w in r.warnings:
-                log.warning("source '%s': %s", r.name, w)
+                log.warning("%s", w)
             for e in r.errors:
-                log.error("source '%s': %s", r.name, e)
+                log.error("%s", e)
         return reports
 
     # -- editions ---------------------------------------------------------------

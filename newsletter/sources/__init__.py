@@ -15,3 +15,16 @@ Public API (implemented by the ingestion work, issue 3):
     parse_bytes(source: SourceConfig, body: bytes) -> ParseResult
         Pure parsing of a feed body into papers (no I/O), for tests and replays.
 """
+
+from .base import ParseResult
+from .http import USER_AGENT
+from .ingest import enable_source, fetch_all, fetch_source, parse_bytes
+
+__all__ = [
+    "USER_AGENT",
+    "ParseResult",
+    "enable_source",
+    "fetch_all",
+    "fetch_source",
+    "parse_bytes",
+]

@@ -1,0 +1,593 @@
+"""Feed ingestion against the real feeds in ../shared/data/feeds, over a real local HTTP server.
+
+The server (ThreadingHTTPServer on 127.0.0.1, port 0) serves the real files with
+ETag / Last-Modified and 304s, plus a 500-then-200 sequence, a 410, a handler slower
+than the client timeout, an HTML error page, an empty body, a redirect and a 404.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.utils import formatdate, parsedate_to_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from newsletter import __version__
+from newsletter.config import Config, SourceConfig
+from newsletter.models import Paper
+from newsletter.sources import enable_source, fetch_all, fetch_source, parse_bytes
+
+BIG_DAY = "arxiv_rss_all-archives_2024-11-28.xml"
+HF_API = "hf_daily_papers_api_2026-06-13.json"
+FAST = 0.001  # retry backoff in tests (seconds)
+
+# Anything that could run as script or an event handler, were it ever rendered raw.
+DANGER = re.compile(r"<\s*/?\s*script|<[^>]*\son[a-z]+\s*=|javascript\s*:", re.IGNORECASE)
+
+HTML_PAGE = (
+    b"<!DOCTYPE html><html><head><title>503 Service Unavailable</title></head>"
+    b"<body><h1>Service Unavailable</h1><p>Try again later.</p></body></html>"
+)
+
+
+@dataclass
+class Server:
+    base: str
+    feeds: Path
+    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    flaky_failures: int = 2
+    flaky_count: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def hits(self, path: str) -> list[dict[str, str]]:
+        return [headers for p, headers in self.requests if p == path]
+
+
+def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:  # keep test output quiet
+            pass
+
+        def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None):
+            self.send_response(status)
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if body and self.command != "HEAD":
+                self.wfile.write(body)
+
+        def _serve_file(self, name: str, *, etag: bool, last_modified: bool) -> None:
+            path = server.feeds / name
+            if not path.is_file():
+                self._send(404, b"not found")
+                return
+            body = path.read_bytes()
+            tag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
+            mtime = int(path.stat().st_mtime)
+            headers = {"Content-Type": "application/xml"}
+            if etag:
+                headers["ETag"] = tag
+            if last_modified:
+                headers["Last-Modified"] = formatdate(mtime, usegmt=True)
+            if etag and self.headers.get("If-None-Match") == tag:
+                self._send(304, headers=headers)
+                return
+            since = self.headers.get("If-Modified-Since")
+            if last_modified and since and parsedate_to_datetime(since).timestamp() >= mtime:
+                self._send(304, headers=headers)
+                return
+            self._send(200, body, headers)
+
+        def do_GET(self) -> None:
+            server.requests.append((self.path, dict(self.headers)))
+            path = self.path
+            if path.startswith("/feeds/"):
+                self._serve_file(path[len("/feeds/") :], etag=True, last_modified=True)
+            elif path.startswith("/etag-only/"):
+                self._serve_file(path[len("/etag-only/") :], etag=True, last_modified=False)
+            elif path.startswith("/lm-only/"):
+                self._serve_file(path[len("/lm-only/") :], etag=False, last_modified=True)
+            elif path == "/flaky":
+                with server.lock:
+                    server.flaky_count += 1
+                    fail = server.flaky_count <= server.flaky_failures
+                if fail:
+                    self._send(500, b"Internal Server Error")
+                else:
+                    self._serve_file(
+                        "arxiv_rss_quant-ph_2025-04-28.xml", etag=True, last_modified=False
+                    )
+            elif path == "/always-500":
+                self._send(503, b"down")
+            elif path == "/gone":
+                self._send(410, b"Gone")
+            elif path == "/slow":
+                time.sleep(1.5)
+                self._send(
+                    200, (server.feeds / "biorxiv_rss1_genomics_2023-12-16.xml").read_bytes()
+                )
+            elif path == "/html":
+                self._send(200, HTML_PAGE, {"Content-Type": "text/html"})
+            elif path == "/empty":
+                self._send(200, b"", {"Content-Type": "application/rss+xml"})
+            elif path == "/moved":
+                self._send(301, headers={"Location": "/feeds/arxiv_rss_quant-ph_2025-04-28.xml"})
+            else:
+                self._send(404, b"no such feed")
+
+    return Handler
+
+
+@pytest.fixture(scope="module")
+def feeds(shared_data: Path) -> Path:
+    return shared_data / "feeds"
+
+
+@pytest.fixture()
+def server(feeds: Path) -> Iterator[Server]:
+    state = Server(base="", feeds=feeds)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    httpd.daemon_threads = True
+    state.base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def src(name: str, type_: str, url: str, **kw: object) -> SourceConfig:
+    return SourceConfig(name=name, type=type_, url=url, **kw)  # type: ignore[arg-type]
+
+
+def stored_text(papers: list[Paper]) -> Iterator[str]:
+    for paper in papers:
+        yield paper.title
+        yield paper.abstract
+        yield from paper.authors
+
+
+# -- the "Must hold" list ----------------------------------------------------------------
+
+
+def test_big_day_over_http_935_new_then_a_304(store, server: Server) -> None:
+    source = src("arxiv-all", "arxiv", f"{server.base}/feeds/{BIG_DAY}")
+    first = fetch_source(source, store, backoff=FAST)
+    assert first.errors == ()
+    assert (first.fetched, first.new, first.duplicate, first.skipped) == (1504, 935, 0, 569)
+    assert store.count_papers() == 935
+    state = store.fetch_state("arxiv-all")
+    assert state.last_status == "ok" and state.etag and state.last_modified
+    assert state.last_new == 935
+
+    second = fetch_source(source, store, backoff=FAST)
+    assert second.not_modified is True
+    assert (second.fetched, second.new, second.duplicate) == (0, 0, 0)
+    assert second.ok
+    hits = server.hits(f"/feeds/{BIG_DAY}")
+    assert len(hits) == 2
+    assert hits[1]["If-None-Match"] == state.etag
+    assert store.fetch_state("arxiv-all").last_status == "not_modified"
+    assert store.count_papers() == 935
+
+
+@pytest.mark.parametrize("route", ["etag-only", "lm-only"])
+def test_second_fetch_is_a_304_with_etag_or_last_modified_alone(store, server, route) -> None:
+    source = src("q", "arxiv", f"{server.base}/{route}/arxiv_rss_quant-ph_2025-04-28.xml")
+    assert fetch_source(source, store).new == 50
+    again = fetch_source(source, store)
+    assert again.not_modified and again.new == 0
+    headers = server.hits(f"/{route}/arxiv_rss_quant-ph_2025-04-28.xml")[1]
+    wanted = "If-None-Match" if route == "etag-only" else "If-Modified-Since"
+    assert wanted in headers
+
+
+def test_big_day_from_a_file_twice_0_new_the_second_time(store, feeds: Path) -> None:
+    source = src("arxiv-file", "arxiv", str(feeds / BIG_DAY))
+    assert fetch_source(source, store).new == 935
+    again = fetch_source(source, store)
+    assert (again.fetched, again.new, again.duplicate, again.skipped) == (1504, 0, 935, 569)
+
+
+def test_file_url_works(store, feeds: Path) -> None:
+    report = fetch_source(
+        src("f", "feed", (feeds / "nature_rss1_current_2024-07-18.xml").as_uri()), store
+    )
+    assert report.ok and report.new == 75
+
+
+def test_hf_daily_api_30_papers_with_upvotes(store, feeds: Path) -> None:
+    report = fetch_source(src("hf", "hf_daily", str(feeds / HF_API)), store)
+    assert report.ok and report.new == 30
+    papers = store.papers()
+    assert len(papers) == 30
+    assert all(p.upvotes is not None for p in papers)
+    assert max(p.upvotes or 0 for p in papers) == 118
+    top = max(papers, key=lambda p: p.upvotes or 0)
+    assert top.signals["ai_summary"] and top.signals["ai_keywords"]
+    assert isinstance(top.signals["comments"], int)
+    assert top.hf_url == f"https://huggingface.co/papers/{top.id}"
+    assert re.fullmatch(r"\d{4}\.\d{4,5}", top.id)
+    assert top.authors and top.abstract
+
+
+def _type_for(path: Path) -> str:
+    name = path.name
+    if name.startswith("hf_daily"):
+        return "hf_daily"
+    if name.endswith(".json"):
+        return "jsonfeed"
+    if name.startswith("arxiv_api"):
+        return "arxiv_api"
+    if name.startswith("arxiv_rss"):
+        return "arxiv"
+    return "feed"
+
+
+def _all_feed_files() -> list[Path]:
+    from conftest import SHARED_DATA
+
+    folder = SHARED_DATA / "feeds"
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in [*folder.glob("*"), *folder.glob("feedparser_tests/*")] if p.is_file())
+
+
+@pytest.mark.parametrize("path", _all_feed_files(), ids=lambda p: p.name)
+def test_every_real_file_is_ingested_or_a_named_error(store, shared_data, path: Path) -> None:
+    source = src("s", _type_for(path), str(path), announce_types=("new", "cross", "replace"))
+    report = fetch_source(source, store)  # must not raise
+    papers = store.papers()
+    if report.errors:
+        assert report.new == 0 and not papers
+        for error in report.errors:
+            assert error.startswith("source 's': ") and len(error) > len("source 's': ") + 10
+            assert "\n" not in error
+    else:
+        assert report.new + report.duplicate + report.skipped <= report.fetched
+        assert report.new == len(papers)
+    for text in stored_text(papers):
+        assert not DANGER.search(text), text
+        assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", text), text
+    for paper in papers:
+        assert "\n" not in paper.title and "\r" not in paper.title
+        assert paper.id and paper.title
+        assert not paper.abstract.startswith("arXiv:")
+
+
+def test_expected_outcomes_of_notable_files(store, feeds: Path) -> None:
+    def run(name: str, type_: str):
+        return parse_bytes(src("s", type_, name), (feeds / name).read_bytes())
+
+    assert len(run("arxiv_api_atom_search-testing_100entries.xml", "arxiv_api").papers) == 100
+    assert len(run("hf_papers_community_rss_2026-08-21.xml", "feed").papers) == 26
+    assert len(run("hf_papers_community_jsonfeed_2026-08-21.json", "jsonfeed").papers) == 26
+    assert len(run("nature_rss1_current_2024-07-18.xml", "feed").papers) == 75
+    ajph = run("journal_rss1_atypon_ajph_2015-03.xml", "feed")
+    assert len(ajph.papers) == 20 and any("malformed" in w for w in ajph.warnings)
+    empty = run("odd_community_rss_cn-chat-arxiv_cs.CL_empty_2026-08-22.xml", "feed")
+    assert empty.ok and empty.papers == [] and empty.warnings
+    broken = run("feedparser_tests/illformed__aaa_illformed.xml", "feed")
+    assert broken.errors and "malformed feed" in broken.errors[0]
+
+
+def test_feedparser_script_cases_leave_no_script(feeds: Path) -> None:
+    for name in (
+        "wellformed__sanitize__entry_summary_script.xml",
+        "wellformed__sanitize__entry_title_crazy.xml",
+        "wellformed__sanitize__item_description_script_map_summary.xml",
+    ):
+        result = parse_bytes(
+            src("s", "feed", name), (feeds / "feedparser_tests" / name).read_bytes()
+        )
+        assert result.papers, name
+        for text in stored_text(result.papers):
+            assert not DANGER.search(text)
+            assert "alert(" not in text
+
+
+@pytest.mark.parametrize(
+    ("name", "type_", "fragment"),
+    [
+        (HF_API, "feed", "JSON"),
+        (HF_API, "jsonfeed", "not a JSON Feed"),
+        ("hf_papers_community_jsonfeed_2026-08-21.json", "hf_daily", "expected a JSON list"),
+        (BIG_DAY, "hf_daily", "not JSON"),
+        ("nature_rss1_current_2024-07-18.xml", "jsonfeed", "not JSON"),
+        ("nature_rss1_current_2024-07-18.xml", "arxiv", "not an arXiv feed"),
+        ("arxiv_rss_quant-ph_2025-04-28.xml", "arxiv_api", "not an arXiv API response"),
+        (HF_API, "arxiv", "JSON"),
+    ],
+)
+def test_a_file_given_the_wrong_type_is_a_named_error(store, feeds, name, type_, fragment) -> None:
+    report = fetch_source(src("wrong", type_, str(feeds / name)), store)
+    assert len(report.errors) == 1
+    assert report.errors[0].startswith("source 'wrong': ")
+    assert fragment in report.errors[0]
+    assert report.new == 0 and store.count_papers() == 0
+    assert store.fetch_state("wrong").last_status == "error"
+
+
+def test_arxiv_api_error_entry_is_a_source_error_not_a_paper(store, feeds: Path) -> None:
+    report = fetch_source(
+        src("api", "arxiv_api", str(feeds / "arxiv_api_atom_error400_bad-id.xml")), store
+    )
+    assert report.errors == (
+        "source 'api': the arXiv API reported an error: incorrect id format for abc "
+        "(check the query URL)",
+    )
+    assert store.count_papers() == 0
+
+
+def test_arxiv_api_empty_result_is_fine(store, feeds: Path) -> None:
+    report = fetch_source(
+        src("api", "arxiv_api", str(feeds / "arxiv_api_atom_empty_no-results.xml")), store
+    )
+    assert report.ok and report.fetched == 0 and report.new == 0
+    assert report.warnings == ("source 'api': the arXiv API query returned no results",)
+
+
+# -- HTTP behaviour --------------------------------------------------------------------------
+
+
+def test_500_then_200_is_retried(store, server: Server) -> None:
+    report = fetch_source(
+        src("flaky", "arxiv", f"{server.base}/flaky", retries=2), store, backoff=FAST
+    )
+    assert report.ok and report.new == 50
+    assert len(server.hits("/flaky")) == 3
+
+
+def test_retries_are_bounded(store, server: Server) -> None:
+    report = fetch_source(
+        src("down", "feed", f"{server.base}/always-500", retries=1), store, backoff=FAST
+    )
+    assert len(server.hits("/always-500")) == 2
+    assert report.errors == (
+        f"source 'down': HTTP 503 Service Unavailable from {server.base}/always-500 (2 attempts)",
+    )
+    state = store.fetch_state("down")
+    assert state.last_status == "error" and "HTTP 503" in (state.last_error or "")
+
+
+def test_410_disables_the_source_with_a_warning(store, server: Server) -> None:
+    source = src("old", "feed", f"{server.base}/gone")
+    report = fetch_source(source, store)
+    assert report.ok and report.warnings and "410 Gone" in report.warnings[0]
+    assert "disabled" in report.warnings[0]
+    state = store.fetch_state("old")
+    assert state.disabled and "410" in (state.disabled_reason or "")
+
+    again = fetch_source(source, store)
+    assert len(server.hits("/gone")) == 1  # not asked again
+    assert again.warnings and "is disabled" in again.warnings[0]
+
+    enable_source(store, "old")
+    assert not store.fetch_state("old").disabled
+    fetch_source(source, store)
+    assert len(server.hits("/gone")) == 2
+
+
+def test_a_server_slower_than_the_timeout_is_an_error(store, server: Server) -> None:
+    source = src("slow", "feed", f"{server.base}/slow", timeout=0.3, retries=1)
+    started = time.monotonic()
+    report = fetch_source(source, store, backoff=FAST)
+    elapsed = time.monotonic() - started
+    assert len(report.errors) == 1
+    assert "timed out after 0.3 s" in report.errors[0] and "(2 attempts)" in report.errors[0]
+    assert elapsed < 1.4  # two attempts of 0.3 s, not the server's 1.5 s
+
+
+def test_an_html_error_page_is_not_a_feed(store, server: Server) -> None:
+    report = fetch_source(src("html", "feed", f"{server.base}/html"), store)
+    assert report.errors == (
+        "source 'html': not a feed: the server sent an HTML page (an error or login page?)",
+    )
+
+
+def test_an_empty_body_is_not_a_feed(store, server: Server) -> None:
+    for type_ in ("feed", "arxiv", "hf_daily", "jsonfeed"):
+        report = fetch_source(src(f"e-{type_}", type_, f"{server.base}/empty"), store)
+        assert len(report.errors) == 1 and "empty response body" in report.errors[0], type_
+
+
+def test_404_and_a_closed_port_are_named_errors(store, server: Server) -> None:
+    report = fetch_source(src("nf", "feed", f"{server.base}/nope"), store)
+    assert report.errors == (
+        f"source 'nf': HTTP 404 Not Found from {server.base}/nope (check the source's url)",
+    )
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    closed = fetch_source(src("cl", "feed", f"http://127.0.0.1:{port}/x", retries=0), store)
+    assert len(closed.errors) == 1 and "cannot connect to" in closed.errors[0]
+
+
+def test_redirects_are_followed_and_the_user_agent_names_the_project(store, server) -> None:
+    report = fetch_source(src("mv", "arxiv", f"{server.base}/moved"), store)
+    assert report.ok and report.new == 50
+    agent = server.hits("/moved")[0]["User-Agent"]
+    assert agent.startswith(f"newsletter/{__version__} (+https://")
+
+
+def test_a_missing_file_is_a_named_error(store, tmp_path: Path) -> None:
+    missing = tmp_path / "nope.xml"
+    report = fetch_source(src("mf", "feed", str(missing)), store)
+    assert report.errors == (f"source 'mf': file not found: {missing} (check the source's url)",)
+
+
+def test_fetch_all_one_failure_never_stops_the_others(store, server, feeds, tmp_path) -> None:
+    (tmp_path / "local.xml").write_bytes(
+        (feeds / "biorxiv_rss1_genomics_2023-12-16.xml").read_bytes()
+    )
+    config = Config(
+        path=tmp_path / "subscribers.yaml",
+        state=str(tmp_path / "state.db"),
+        subscribers=(),
+        sources=(
+            src("broken", "feed", f"{server.base}/html"),
+            src("quant", "arxiv", f"{server.base}/feeds/arxiv_rss_quant-ph_2025-04-28.xml"),
+            src("relative", "feed", "local.xml"),  # resolved against the config's folder
+            src("off", "feed", f"{server.base}/never", enabled=False),
+            src("hf", "hf_daily", str(feeds / HF_API)),
+        ),
+    )
+    reports = fetch_all(config, store, backoff=FAST)
+    assert [r.name for r in reports] == ["broken", "quant", "relative", "hf"]
+    assert [r.ok for r in reports] == [False, True, True, True]
+    assert [r.new for r in reports] == [0, 50, 1, 30]
+    assert not server.hits("/never")
+
+
+# -- normalisation, dedupe, versions ---------------------------------------------------------
+
+
+def test_arxiv_rss_normalisation(feeds: Path) -> None:
+    result = parse_bytes(src("a", "arxiv", BIG_DAY), (feeds / BIG_DAY).read_bytes())
+    by_id = {p.id: p for p in result.papers}
+    first = by_id["2411.17700"]
+    assert first.version == 1 and first.announce_type == "new"
+    assert first.url == "https://arxiv.org/abs/2411.17700"
+    assert first.pdf_url == "https://arxiv.org/pdf/2411.17700"
+    assert first.abstract.startswith("This study investigates")
+    assert first.categories == ("cs.CY",)
+    assert first.published is not None and first.published.utcoffset().total_seconds() == 0
+    several = [
+        p for p in result.papers if p.authors[:3] == ("Hyewon Jeong", "Suyeol Yun", "Hammaad Adam")
+    ]
+    assert several and len(several[0].authors) == 3
+    assert {p.announce_type for p in result.papers} == {"new", "cross"}
+    # LaTeX stays readable: the "<" of an inequality is not taken for a tag.
+    assert any(r"\frac{1}{3}<s<1$" in p.abstract for p in result.papers)
+    assert all(not p.abstract.startswith("arXiv:") for p in result.papers)
+
+
+def test_replacements_are_kept_when_asked(feeds: Path) -> None:
+    body = (feeds / BIG_DAY).read_bytes()
+    result = parse_bytes(
+        src("a", "arxiv", BIG_DAY, announce_types=("new", "cross", "replace")), body
+    )
+    assert result.skipped == 0 and len(result.papers) == 1504
+    assert sum(p.announce_type == "replace" for p in result.papers) == 569
+
+
+def test_old_rdf_arxiv_format(feeds: Path) -> None:
+    name = "arxiv_rss_old-rdf_hep-ex_2018-05-23_trimmed-3items.xml"
+    body = (feeds / name).read_bytes()
+    result = parse_bytes(src("old", "arxiv", name), body)
+    assert [(p.id, p.announce_type) for p in result.papers] == [
+        ("1805.08875", "new"),
+        ("1805.09166", "cross"),
+    ]
+    assert result.skipped == 1  # 1805.06430v2 UPDATED is a replacement
+    first = result.papers[0]
+    assert first.title == "Measurement of Transverse Single Spin Asymmetries"
+    assert first.authors == ("Christopher Dilks (STAR Collaboration)",)
+    assert first.categories[0] == "hep-ex" and first.version == 1
+    assert r"$2.6<\eta<4$" in first.abstract and "<p>" not in first.abstract
+    kept = parse_bytes(src("old", "arxiv", name, announce_types=("new", "cross", "replace")), body)
+    updated = kept.papers[-1]
+    assert (updated.id, updated.version, updated.announce_type) == ("1805.06430", 2, "replace")
+    assert updated.categories[0] == "nucl-th"
+
+
+def test_a_new_version_is_a_duplicate_not_a_new_paper(store) -> None:
+    v1 = Paper(id="2411.17700", title="T", version=1, source="a")
+    assert store.upsert_papers([v1]) == (1, 0)
+    v2 = Paper(id="2411.17700", title="T", version=2, source="b", signals={"upvotes": 3})
+    assert store.upsert_papers([v2]) == (0, 1)
+    stored = store.get_paper("2411.17700")
+    assert stored is not None and stored.version == 2 and stored.upvotes == 3
+
+
+def test_one_paper_from_two_sources_is_stored_once(store, feeds: Path) -> None:
+    rss = fetch_source(
+        src("hf-rss", "feed", str(feeds / "hf_papers_community_rss_2026-08-21.xml")), store
+    )
+    json_feed = fetch_source(
+        src("hf-json", "jsonfeed", str(feeds / "hf_papers_community_jsonfeed_2026-08-21.json")),
+        store,
+    )
+    assert rss.new == 26
+    assert (json_feed.new, json_feed.duplicate) == (0, 26)
+    assert store.count_papers() == 26
+    paper = store.papers()[0]
+    assert paper.hf_url and paper.hf_url.startswith("https://huggingface.co/papers/")
+    assert paper.url.startswith("https://arxiv.org/abs/")
+
+
+def test_doi_and_link_ids(feeds: Path) -> None:
+    bio = parse_bytes(
+        src("b", "feed", "x"), (feeds / "biorxiv_rss1_genomics_2023-12-16.xml").read_bytes()
+    )
+    paper = bio.papers[0]
+    assert paper.id == "doi:10.1101/2023.12.16.571984"
+    assert paper.authors[:2] == ("N. LAPALU", "A. SIMON") and len(paper.authors) == 10
+    assert paper.title.startswith("Complete genome") and paper.title == paper.title.strip()
+    nature = parse_bytes(
+        src("n", "feed", "x"), (feeds / "nature_rss1_current_2024-07-18.xml").read_bytes()
+    )
+    assert all(p.id.startswith("doi:10.1038/") for p in nature.papers)
+    assert nature.papers[0].title == "Catalysis of an SN2 pathway by geometric preorganization"
+    assert len(nature.papers[0].authors) == 3
+
+
+def test_hostile_feed_text_is_plain_and_header_safe() -> None:
+    body = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
+<item><title>Evil &lt;img src=x onerror=alert(1)&gt;title\r
+Bcc: victim@example.com</title>
+<link>javascript:alert(1)</link><guid>https://example.org/p/1</guid>
+<description>&lt;p onclick="steal()"&gt;Hello &amp;amp; &lt;b&gt;world&lt;/b&gt;
+&lt;script&gt;alert(2)&lt;/script&gt;
+&amp;lt;script&amp;gt;alert(3)&amp;lt;/script&amp;gt; $a&lt;b$&lt;/p&gt;</description>
+<author>Mallory\x0b &lt;script&gt;x&lt;/script&gt;, Eve and Bob</author></item>
+</channel></rss>"""
+    result = parse_bytes(src("evil", "feed", "x"), body)
+    assert result.ok and len(result.papers) == 1
+    paper = result.papers[0]
+    assert paper.title == "Evil title Bcc: victim@example.com"
+    assert paper.abstract.startswith("Hello & world")
+    assert "$a<b$" in paper.abstract
+    assert paper.url == ""  # a javascript: link is not kept
+    assert paper.id.startswith("url:")
+    for text in stored_text([paper]):
+        assert not DANGER.search(text) and "alert(" not in text
+    assert paper.authors == ("Mallory", "Eve", "Bob")
+
+
+def test_ids_from_every_place_an_arxiv_id_hides() -> None:
+    from newsletter.sources.normalize import arxiv_id, canonical_id
+
+    assert arxiv_id("oai:arXiv.org:2411.17700v3") == ("2411.17700", 3)
+    assert arxiv_id("https://arxiv.org/pdf/2411.17700v2") == ("2411.17700", 2)
+    assert arxiv_id("https://huggingface.co/papers/2608.19880") == ("2608.19880", None)
+    assert arxiv_id("10.48550/arXiv.2411.17700") == ("2411.17700", None)
+    assert arxiv_id("http://arxiv.org/abs/hep-ex/0101001v1") == ("hep-ex/0101001", 1)
+    assert arxiv_id("https://example.org/2411.17700") == (None, None)
+    assert canonical_id(arxiv=None, doi="10.1101/ABC", link="x") == "doi:10.1101/abc"
+    link_id = canonical_id(arxiv=None, doi=None, link="https://example.org/a")
+    assert link_id == canonical_id(arxiv=None, doi=None, link="https://example.org/a")
+    assert link_id and link_id.startswith("url:")
+
+
+def test_many_bad_entries_give_a_few_warning_lines() -> None:
+    items = "".join(
+        f"<item><description>  </description><guid>{i}</guid></item>" for i in range(50)
+    )
+    body = (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{items}</channel></rss>'
+    )
+    result = parse_bytes(src("bad", "feed", "x"), body.encode())
+    assert result.ok and result.fetched == 50 and result.skipped == 50 and not result.papers
+    assert len(result.warnings) == 6 and result.warnings[-1] == "... and 45 more warnings"
