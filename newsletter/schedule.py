@@ -3,6 +3,9 @@
 Pure functions over ``zoneinfo``; no scheduler library. The daemon (``scheduler.py``)
 and ``run --once`` both ask this module which editions are due, so they agree.
 
+Fetch schedules (``scheduler.fetch_schedule``, a source's ``fetch_every``) also take an
+interval: ``every 60m``, ``30m``, ``2h``, ``1d`` (``parse_interval``, ``parse_fetch_schedule``).
+
 Grammar: ``daily HH:MM`` | ``weekdays HH:MM`` | ``weekly <mon..sun> HH:MM`` | a
 five-field cron line (``minute hour day-of-month month day-of-week``).
 
@@ -90,6 +93,9 @@ class Schedule:
 
     def fire_times(self, start: datetime, end: datetime, tz: ZoneInfo) -> Iterator[datetime]:
         """Fire times in ``(start, end]`` (aware datetimes), as aware local datetimes."""
+        # Compare in UTC: aware datetimes sharing one tzinfo compare by wall time,
+        # ignoring ``fold``, which would misorder the repeated hour of a fall-back.
+        start, end = start.astimezone(UTC), end.astimezone(UTC)
         d = start.astimezone(tz).date() - timedelta(days=1)
         last = end.astimezone(tz).date() + timedelta(days=1)
         while d <= last:
@@ -135,6 +141,49 @@ def _resolve(naive: datetime, tz: ZoneInfo) -> datetime:
         later = local.replace(fold=1).astimezone(UTC).astimezone(tz)
         return roundtrip if roundtrip > local else later
     return local
+
+
+_UNIT = r"(?:s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?)"
+_INTERVAL = re.compile(rf"^(?:every\s+)?((?:\d+\s*{_UNIT}\s*)+)$")
+_INTERVAL_PART = re.compile(rf"(\d+)\s*({_UNIT})")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_interval(text: str) -> timedelta:
+    """Parse ``every 60m`` / ``30m`` / ``1h30m`` / ``2h`` / ``1d`` / ``45s`` into a timedelta.
+
+    The same grammar as ``config.parse_duration`` (plus spelled-out units).
+    """
+    raw = " ".join(str(text).split())
+    m = _INTERVAL.match(raw.lower())
+    seconds = 0
+    if m:
+        seconds = sum(int(n) * _UNIT_SECONDS[u[0]] for n, u in _INTERVAL_PART.findall(m[1]))
+    if seconds <= 0:
+        raise ValueError(
+            f"'{raw}' is not an interval; use e.g. 'every 60m', '30m', '1h30m' or '1d' "
+            "(positive numbers with s, m, h or d)"
+        )
+    return timedelta(seconds=seconds)
+
+
+def parse_fetch_schedule(text: str) -> timedelta | Schedule:
+    """A fetch schedule: an interval (``every 60m``) or a schedule (cron line, ``daily 06:00``).
+
+    Schedules given this way fire in UTC. Raises ``ValueError`` saying how to fix it.
+    """
+    try:
+        return parse_interval(text)
+    except ValueError:
+        pass
+    try:
+        return parse_schedule(text)
+    except ValueError:
+        raw = " ".join(str(text).split())
+        raise ValueError(
+            f"'{raw}' is not a fetch schedule; use an interval like 'every 60m' or '2h', "
+            "or a five-field cron line like '15 * * * *' (UTC)"
+        ) from None
 
 
 def parse_schedule(text: str) -> Schedule:
