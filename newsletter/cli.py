@@ -50,6 +50,8 @@ class Ctx:
     def config(self) -> Config:
         if self._config is None:
             self._config = load_config(config_path(self.config_arg))
+            for line in self._config.warnings:
+                click.echo(f"Warning: {line}", err=True)
         return self._config
 
 

@@ -150,7 +150,7 @@ class Pipeline:
             for w in r.warnings:
                 log.warning("%s", w)
             for e in r.errors:
-                log.error("%s", e)
+                log.warning("%s", e)
         return reports
 
     # -- editions ---------------------------------------------------------------
