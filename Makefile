@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)  ## run the main job once on embedded defaults (SQLite + outbox)
-	$(BIN)/newsletter --config subscribers.example.yaml run --once
+	$(BIN)/newsletter --config subscribers.example.yaml send
 
 test: $(STAMP)  ## run the whole test suite
 	$(BIN)/python -m pytest -q
