@@ -437,6 +437,8 @@ def send(c: Ctx, email: str | None, on_date: str | None, dry_run: bool, no_fetch
         finally:
             done()
     click.echo(_summary(outcomes))
+    if pipe.aborted:
+        raise NewsletterError(f"sending stopped early: {pipe.aborted}")
     failed = [o for o in outcomes if o.state == O_FAILED]
     if failed:
         raise NewsletterError(f"{len(failed)} message(s) failed; see the lines above")
@@ -469,6 +471,8 @@ def run(c: Ctx, once: bool) -> None:
             click.echo("No edition is due now.")
         else:
             click.echo(_summary(report.outcomes))
+        if report.aborted:
+            raise NewsletterError(f"sending stopped early: {report.aborted}")
         if report.failed:
             raise NewsletterError(f"{len(report.failed)} message(s) failed; see the lines above")
         return

@@ -68,6 +68,7 @@ class RunReport:
     sources: list[SourceReport] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
     missed: list[str] = field(default_factory=list)
+    aborted: str | None = None  # why sending stopped early (rows left pending), if it did
 
     @property
     def failed(self) -> list[Outcome]:
@@ -87,6 +88,8 @@ class Pipeline:
         self.secret = secret_for(config, store)
         self._renderer = None
         self._composer = None
+        self.aborted: str | None = None  # why the last send stopped early, if it did
+        self.suppressed: list[str] = []  # subscribers suppressed by the last send
 
     # -- compiled once, on first use --------------------------------------------
 
@@ -365,33 +368,42 @@ class Pipeline:
 
         def on_result(result: DeliveryResult) -> None:
             n = counts.get((result.subscriber, result.edition), 0)
-            if result.ok:
-                report(
-                    Outcome(
-                        result.subscriber,
-                        result.edition,
-                        O_SENT,
-                        n,
-                        detail=result.reply,
-                        path=result.path,
-                    )
-                )
+            if result.ok and result.reply == "already sent":
+                state = O_ALREADY
+            elif result.ok:
+                state = O_SENT
+            elif result.attempts == 0 and result.reply.startswith("skipped"):
+                state = O_INACTIVE
             else:
                 state = O_FAILED if result.permanent else O_RETRY
-                report(Outcome(result.subscriber, result.edition, state, n, detail=result.reply))
+            report(
+                Outcome(
+                    result.subscriber,
+                    result.edition,
+                    state,
+                    n,
+                    detail=result.reply,
+                    path=result.path if state == O_SENT else None,
+                )
+            )
 
         transport = make_transport(self.config.delivery)
         try:
-            deliver(
+            summary = deliver(
                 self.store,
                 transport,
                 messages(),
                 worker=f"{socket.gethostname()}:{os.getpid()}",
                 max_failures=self.config.delivery.max_failures,
                 progress=on_result,
+                release_stale=False,  # done above, under the caller's state lock
             )
         finally:
             transport.close()
+        self.aborted = summary.aborted
+        self.suppressed = list(summary.suppressed)
+        for who in summary.suppressed:
+            log.warning("%s: suppressed after repeated permanent failures", who)
         return outcomes
 
 
@@ -415,6 +427,7 @@ def run_once(
             log.info("%s", line)
         if refs:
             report.outcomes = pipe.send(refs, now=now, progress=progress)
+            report.aborted = pipe.aborted
         return report
     finally:
         if own:

@@ -514,7 +514,8 @@ class Store:
                 "INSERT INTO deliveries(subscriber, edition, state, message_id, paper_ids,"
                 " created_at, updated_at, cutoff) VALUES (?,?,?,?,?,?,?,?)"
                 " ON CONFLICT(subscriber, edition) DO UPDATE SET paper_ids=excluded.paper_ids,"
-                " cutoff=excluded.cutoff,"
+                # a prepare without a cutoff (the delivery engine's) keeps the recorded one
+                " cutoff=CASE WHEN ? THEN excluded.cutoff ELSE deliveries.cutoff END,"
                 " state='pending', message_id=COALESCE(deliveries.message_id, excluded.message_id),"
                 " updated_at=excluded.updated_at WHERE deliveries.state IN ('pending', 'empty')",
                 (
@@ -526,6 +527,7 @@ class Store:
                     now_s,
                     now_s,
                     ts(cutoff) or now_s,
+                    cutoff is not None,
                 ),
             )
             row = db.execute(

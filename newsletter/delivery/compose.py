@@ -1,0 +1,235 @@
+"""Compose RFC 5322 / MIME bytes for one digest, fast.
+
+``email.message.EmailMessage`` costs ~2.3 ms a message; here the bytes are
+assembled from pre-encoded parts instead (~0.1 ms): everything that is the same for
+every message (From, Reply-To, List-Id, MIME-Version, the part headers, the
+boundary) is encoded once in ``Composer.__init__``; per message only the To,
+Subject, Date, Message-ID and List-Unsubscribe headers are built and the two
+bodies encoded in C (``binascii``): the text part quoted-printable (readable in the
+raw message), the HTML part base64 (10x faster than quoted-printable for a 44 KB
+page). Either way no line exceeds 76 characters, however long the compiled HTML
+line is. (SpamAssassin's MIME_BASE64_TEXT only fires for us-ascii parts; ours are
+declared utf-8.)
+
+Header inputs (names, subjects, addresses, links) are untrusted: CR, LF and other
+control characters are replaced by spaces before anything is written, so no input
+can add a header. Non-ASCII text is encoded as RFC 2047 encoded-words.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import re
+from datetime import UTC, datetime
+from email.header import Header
+from email.utils import format_datetime, formataddr, parseaddr
+
+import numpy as np
+
+from ..config import DeliveryConfig
+from ..errors import NewsletterError
+from ..models import OutgoingMessage, RenderedEmail, Subscriber
+from ..signing import Links
+
+CRLF = b"\r\n"
+# Quoted-printable output never contains "=_" (every "=" is followed by two hex
+# digits or a line break), so a boundary starting with "=_" can never collide with
+# a body: it can be a constant, written once.
+BOUNDARY = "=_newsletter_alt_7c1f"
+MAX_NAME = 200  # display names are cut here (a header line stays far below 998)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_EDITION_SAFE = re.compile(r"[^A-Za-z0-9-]+")
+
+
+class ComposeError(NewsletterError, ValueError):
+    """A message cannot be composed (an address that cannot be written in a header)."""
+
+
+def clean(value: str) -> str:
+    """One header-safe line: control characters (CR, LF, ...) become one space."""
+    return _CONTROL.sub(" ", value).strip()
+
+
+def encode_text(value: str, *, header: str = "Subject") -> str:
+    """An unstructured header value (Subject): ASCII as is, else RFC 2047, folded.
+
+    ASCII text that could be misread as an encoded-word ("=?") or has a word too
+    long to fold is encoded too, so no output line is longer than 78 characters.
+    """
+    value = clean(value)
+    if value.isascii() and "=?" not in value and all(len(w) <= 70 for w in value.split()):
+        h = Header(value, "us-ascii", header_name=header)
+    else:
+        h = Header(value, "utf-8", header_name=header)
+    return h.encode(linesep="\r\n", maxlinelen=78)
+
+
+def ascii_address(address: str) -> str:
+    """A bare address fit for a header and the SMTP envelope (IDNA for the domain)."""
+    address = clean(address)
+    local, sep, domain = address.rpartition("@")
+    if not sep or not local or not domain or any(c in address for c in ' <>,;"()[]\\'):
+        raise ComposeError(
+            f"'{address}' is not a valid email address; fix it in the config (user@domain)"
+        )
+    if not local.isascii():
+        raise ComposeError(
+            f"'{address}': a non-ASCII mailbox name needs SMTPUTF8, which is not supported;"
+            " use an ASCII address"
+        )
+    if not domain.isascii():
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError as err:
+            raise ComposeError(f"'{address}': the domain is not a valid name ({err})") from err
+    return f"{local}@{domain}"
+
+
+def format_address(name: str, address: str) -> str:
+    """``Name <addr>``, the display name quoted or RFC 2047-encoded as needed."""
+    name = clean(name)[:MAX_NAME]
+    addr = ascii_address(address)
+    if not name:
+        return addr
+    return formataddr((name, addr), charset="utf-8")
+
+
+def message_id(subscriber: str, edition: str, domain: str, salt: str = "") -> str:
+    """Deterministic per (subscriber, edition): a resend after a crash has the same id."""
+    digest = hashlib.sha256(f"{salt}\0{subscriber.lower()}\0{edition}".encode()).hexdigest()
+    label = _EDITION_SAFE.sub("-", edition).strip("-")[:40] or "edition"
+    return f"{label}.{digest[:24]}@{domain}"
+
+
+def b64(text: str) -> bytes:
+    """UTF-8, base64 in CRLF-terminated lines of 76 characters.
+
+    ``binascii`` encodes in C; the line breaks are put in with one numpy reshape
+    (a Python loop over 600 slices of a 44 KB page costs 4x the encoding itself).
+    """
+    data = binascii.b2a_base64(text.encode("utf-8", "surrogateescape"), newline=False)
+    rows = len(data) // 76
+    grid = np.empty((rows, 78), dtype=np.uint8)
+    grid[:, :76] = np.frombuffer(data, dtype=np.uint8, count=rows * 76).reshape(rows, 76)
+    grid[:, 76] = 13
+    grid[:, 77] = 10
+    tail = data[rows * 76 :]
+    return grid.tobytes() + tail if tail else grid.tobytes()[:-2]
+
+
+def qp(text: str) -> bytes:
+    """UTF-8, quoted-printable, CRLF line endings, no line over 76 characters."""
+    data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8", "surrogateescape")
+    return binascii.b2a_qp(data, quotetabs=False, istext=True, header=False).replace(b"\n", CRLF)
+
+
+class Composer:
+    """Turns a ``RenderedEmail`` into ``OutgoingMessage`` bytes; built once per run."""
+
+    def __init__(self, delivery: DeliveryConfig) -> None:
+        self.delivery = delivery
+        name, addr = parseaddr(clean(delivery.from_addr))
+        if "@" not in addr:
+            raise ComposeError(
+                f"delivery.from '{delivery.from_addr}' has no address;"
+                " write it as 'Name <user@domain>'"
+            )
+        try:
+            self.sender = ascii_address(addr)
+        except ComposeError as err:
+            raise ComposeError(f"delivery.from: {err}") from err
+        self.domain = self.sender.rpartition("@")[2]
+        self.from_header = format_address(name, self.sender)
+        # The mailto: unsubscribe goes to the From address itself (a person or a
+        # filter there handles it); the https one-click link is the primary one.
+        self.mailto = f"mailto:{self.sender}?subject=unsubscribe"
+        list_id = delivery.list_id
+        if list_id and "<" in list_id:
+            list_id_header = clean(list_id)
+        else:
+            label = clean(list_id) if list_id else f"{self.sender.partition('@')[0]}.{self.domain}"
+            label = re.sub(r"[^A-Za-z0-9.-]+", "-", label).strip(".-") or self.domain
+            desc = clean(name)
+            encoded = encode_text(desc, header="List-Id") if desc else ""
+            list_id_header = f"{encoded} <{label}>" if desc else f"<{label}>"
+        lines = [
+            f"From: {self.from_header}",
+        ]
+        if delivery.reply_to:
+            rname, raddr = parseaddr(clean(delivery.reply_to))
+            lines.append(f"Reply-To: {format_address(rname, raddr or delivery.reply_to)}")
+        lines += [
+            f"List-Id: {list_id_header}",
+            "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+            "MIME-Version: 1.0",
+            f'Content-Type: multipart/alternative; boundary="{BOUNDARY}"',
+        ]
+        self._constant = "\r\n".join(lines).encode("ascii") + CRLF
+        part = "Content-Type: text/{}; charset=utf-8\r\nContent-Transfer-Encoding: {}"
+        self._preamble = (
+            CRLF
+            + b"This is a multipart message in MIME format."
+            + CRLF
+            + CRLF
+            + f"--{BOUNDARY}\r\n{part.format('plain', 'quoted-printable')}\r\n\r\n".encode("ascii")
+        )
+        self._middle = CRLF + f"--{BOUNDARY}\r\n{part.format('html', 'base64')}\r\n\r\n".encode(
+            "ascii"
+        )
+        self._end = CRLF + f"--{BOUNDARY}--".encode("ascii") + CRLF
+        self._signer = None
+        if delivery.dkim is not None:
+            from .dkim import DkimSigner
+
+            self._signer = DkimSigner(delivery.dkim)
+
+    def compose(
+        self,
+        rendered: RenderedEmail,
+        subscriber: Subscriber,
+        *,
+        edition: str,
+        links: Links,
+        date: datetime | None = None,
+        paper_ids: tuple[str, ...] = (),
+    ) -> OutgoingMessage:
+        """The complete message for one subscriber and edition.
+
+        ``paper_ids`` (an extension) is carried on the ``OutgoingMessage`` so that
+        ``deliver`` can create the ledger row and record the papers once sent.
+        """
+        to_addr = ascii_address(subscriber.email)
+        mid = message_id(to_addr, edition, self.domain, self.sender)
+        when = date or datetime.now(UTC)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        unsubscribe = clean(links.unsubscribe).replace(" ", "%20").replace(">", "%3E")
+        head = (
+            f"To: {format_address(subscriber.name, to_addr)}\r\n"
+            f"Subject: {encode_text(rendered.subject)}\r\n"
+            f"Date: {format_datetime(when)}\r\n"
+            f"Message-ID: <{mid}>\r\n"
+            f"List-Unsubscribe: <{unsubscribe}>,\r\n <{self.mailto}>\r\n"
+        ).encode("ascii")
+        data = b"".join(
+            (
+                self._constant,
+                head,
+                self._preamble,
+                qp(rendered.text),
+                self._middle,
+                b64(rendered.html),
+                self._end,
+            )
+        )
+        if self._signer is not None:
+            data = self._signer.sign(data)
+        return OutgoingMessage(
+            subscriber=subscriber.email,
+            edition=edition,
+            message_id=mid,
+            data=data,
+            sender=self.sender,
+            paper_ids=tuple(paper_ids),
+        )

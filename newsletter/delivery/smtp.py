@@ -1,0 +1,345 @@
+"""SMTP transport: smtplib, one reused connection per worker thread.
+
+- ``security``: ``starttls`` (port 587), ``tls`` (implicit TLS, port 465) or
+  ``none``; certificates are verified against the system store plus ``ca_file``.
+- ``connections`` worker threads each keep one connection, recycled after
+  ``max_per_connection`` messages and after any error.
+- One global ``RateLimiter`` (messages per second and per hour) shared by all.
+- 4xx replies, timeouts and dropped connections are retried ``retries`` times with
+  exponential backoff (``backoff`` seconds, doubled, at most ``MAX_BACKOFF``);
+  then the message is reported as a retryable failure with the last reason.
+- 5xx on RCPT or DATA is a permanent failure carrying the server's reply.
+- Failures that concern every message -- cannot connect after the retries,
+  authentication refused, TLS verification failed, STARTTLS not offered, the
+  sender refused -- raise ``TransportUnavailable`` and stop the run.
+"""
+
+from __future__ import annotations
+
+import re
+import smtplib
+import socket
+import ssl
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+from ..config import SmtpConfig
+from ..models import DeliveryResult, OutgoingMessage
+from .engine import TransportUnavailable
+
+_EOL = re.compile(rb"\r\n|\r|\n")
+MAX_BACKOFF = 60.0  # seconds; the longest wait between two attempts
+
+
+class RateLimiter:
+    """At most ``per_second`` messages a second (evenly spaced) and ``per_hour`` in
+    any sliding hour, across all threads. ``None`` disables a limit."""
+
+    def __init__(
+        self,
+        per_second: float | None = None,
+        per_hour: int | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.interval = 1.0 / per_second if per_second else 0.0
+        self.per_hour = per_hour or 0
+        self._clock, self._sleep = clock, sleep
+        self._lock = threading.Lock()
+        self._next = 0.0
+        self._window: deque[float] = deque()
+
+    def reserve(self) -> float:
+        """Reserve the next send slot; return how long to wait for it."""
+        with self._lock:
+            now = self._clock()
+            slot = max(now, self._next) if self.interval else now
+            if self.per_hour:
+                window = self._window
+                while window and window[0] <= now - 3600.0:
+                    window.popleft()
+                if len(window) >= self.per_hour:
+                    slot = max(slot, window.popleft() + 3600.0)
+                window.append(slot)
+            if self.interval:
+                self._next = slot + self.interval
+            return slot - now
+
+    def acquire(self) -> None:
+        delay = self.reserve()
+        if delay > 0:
+            self._sleep(delay)
+
+
+class _Connection:
+    def __init__(self, smtp: smtplib.SMTP) -> None:
+        self.smtp = smtp
+        self.sent = 0
+
+    def close(self) -> None:
+        try:
+            self.smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            self.smtp.close()
+
+
+class _Reply(Exception):
+    """An SMTP reply other than success, inside one attempt."""
+
+    def __init__(self, code: int, text: str, stage: str) -> None:
+        self.code, self.text, self.stage = code, text, stage
+        super().__init__(f"{code} {text}".strip())
+
+
+def _text(resp: bytes | str) -> str:
+    if isinstance(resp, bytes):
+        resp = resp.decode("utf-8", "replace")
+    return " ".join(resp.split())
+
+
+class SmtpTransport:
+    name = "smtp"
+
+    def __init__(
+        self,
+        config: SmtpConfig,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if config.security not in ("starttls", "tls", "none"):
+            raise TransportUnavailable(
+                f"delivery.smtp.security '{config.security}': use starttls, tls or none",
+                permanent=True,
+            )
+        self.config = config
+        self.concurrency = max(1, config.connections)
+        self.limiter = RateLimiter(config.rate_per_second, config.rate_per_hour, sleep=sleep)
+        self._sleep = sleep
+        self._context = ssl_context
+        self._local = threading.local()
+        self._open: set[_Connection] = set()
+        self._lock = threading.Lock()
+        self._helo = socket.gethostname() or "localhost"
+        self.where = f"smtp {config.host}:{config.port}"
+
+    # -- connections ---------------------------------------------------------------
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        if self._context is None:
+            ctx = ssl.create_default_context()
+            if self.config.ca_file:
+                try:
+                    ctx.load_verify_locations(cafile=self.config.ca_file)
+                except (OSError, ssl.SSLError) as err:
+                    raise TransportUnavailable(
+                        f"delivery.smtp.ca_file '{self.config.ca_file}': cannot load ({err});"
+                        " point it at a PEM CA bundle",
+                        permanent=True,
+                    ) from err
+            self._context = ctx
+        return self._context
+
+    def _connect(self) -> _Connection:
+        cfg = self.config
+        try:
+            smtp: smtplib.SMTP
+            if cfg.security == "tls":
+                smtp = smtplib.SMTP_SSL(
+                    cfg.host,
+                    cfg.port,
+                    local_hostname=self._helo,
+                    timeout=cfg.timeout,
+                    context=self._ssl_context(),
+                )
+            else:
+                smtp = smtplib.SMTP(
+                    cfg.host, cfg.port, local_hostname=self._helo, timeout=cfg.timeout
+                )
+        except ssl.SSLCertVerificationError as err:
+            raise self._tls_error(err) from err
+        try:
+            smtp.ehlo()
+            if cfg.security == "starttls":
+                if not smtp.has_extn("starttls"):
+                    raise TransportUnavailable(
+                        f"{self.where}: the server does not offer STARTTLS;"
+                        " set delivery.smtp.security to tls (port 465) or none",
+                        permanent=True,
+                    )
+                smtp.starttls(context=self._ssl_context())
+                smtp.ehlo()
+            if cfg.username:
+                if cfg.password is None:
+                    raise TransportUnavailable(
+                        f"{self.where}: no password for '{cfg.username}'; set the environment"
+                        f" variable named by delivery.smtp.password_env"
+                        f" ({cfg.password_env or 'unset'})",
+                        permanent=True,
+                    )
+                smtp.login(cfg.username, cfg.password)
+        except smtplib.SMTPAuthenticationError as err:
+            smtp.close()
+            raise TransportUnavailable(
+                f"{self.where}: login as '{cfg.username}' refused ({err.smtp_code}"
+                f" {_text(err.smtp_error)}); check delivery.smtp.username and the password",
+                permanent=True,
+                code=err.smtp_code,
+            ) from err
+        except smtplib.SMTPNotSupportedError as err:
+            smtp.close()
+            raise TransportUnavailable(
+                f"{self.where}: the server offers no AUTH for '{cfg.username}'"
+                " (many offer it only after STARTTLS); check delivery.smtp.security",
+                permanent=True,
+            ) from err
+        except ssl.SSLCertVerificationError as err:
+            smtp.close()
+            raise self._tls_error(err) from err
+        except BaseException:
+            smtp.close()
+            raise
+        conn = _Connection(smtp)
+        with self._lock:
+            self._open.add(conn)
+        return conn
+
+    def _tls_error(self, err: ssl.SSLCertVerificationError) -> TransportUnavailable:
+        return TransportUnavailable(
+            f"{self.where}: TLS certificate not trusted ({err.verify_message});"
+            " set delivery.smtp.ca_file to the relay's CA bundle",
+            permanent=True,
+        )
+
+    def _drop(self, conn: _Connection | None, *, polite: bool = False) -> None:
+        if conn is None:
+            return
+        self._local.conn = None
+        with self._lock:
+            self._open.discard(conn)
+        if polite:
+            conn.close()
+        else:
+            conn.smtp.close()
+
+    # -- sending -------------------------------------------------------------------
+
+    def _attempt(self, conn: _Connection, message: OutgoingMessage) -> str:
+        smtp = conn.smtp
+        code, resp = smtp.mail(message.sender)
+        if code != 250:
+            raise _Reply(code, _text(resp), "MAIL FROM")
+        code, resp = smtp.rcpt(message.subscriber)
+        if code not in (250, 251):
+            raise _Reply(code, _text(resp), "RCPT TO")
+        code, resp = _data(smtp, message.data)
+        if code != 250:
+            raise _Reply(code, _text(resp), "end of DATA")
+        return f"{code} {_text(resp)}"
+
+    def send(self, message: OutgoingMessage) -> DeliveryResult:
+        cfg = self.config
+        reason = ""
+        attempts = 0
+        connect_failures = 0
+        for attempt in range(1, cfg.retries + 2):
+            attempts = attempt
+            if attempt > 1:
+                self._sleep(min(cfg.backoff * 2 ** (attempt - 2), MAX_BACKOFF))
+            conn: _Connection | None = getattr(self._local, "conn", None)
+            if conn is None:
+                try:
+                    conn = self._connect()
+                except TransportUnavailable:
+                    raise
+                except smtplib.SMTPConnectError as err:
+                    connect_failures += 1
+                    reason = f"{self.where}: connect: {err.smtp_code} {_text(err.smtp_error)}"
+                    continue
+                except smtplib.SMTPResponseException as err:
+                    connect_failures += 1
+                    reason = f"{self.where}: {err.smtp_code} {_text(err.smtp_error)}"
+                    continue
+                except (OSError, smtplib.SMTPException) as err:
+                    connect_failures += 1
+                    reason = f"{self.where}: cannot connect: {_describe(err, cfg.timeout)}"
+                    continue
+                self._local.conn = conn
+            self.limiter.acquire()
+            try:
+                reply = self._attempt(conn, message)
+            except _Reply as err:
+                self._drop(conn, polite=err.code != 421)
+                reason = f"{err.stage}: {err}"
+                if 500 <= err.code < 600:
+                    if err.stage == "MAIL FROM":
+                        raise TransportUnavailable(
+                            f"{self.where}: the server refused the sender '{message.sender}'"
+                            f" ({err}); check delivery.from",
+                            permanent=True,
+                            code=err.code,
+                        ) from None
+                    return self._result(message, False, reason, attempts, permanent=True)
+                continue
+            except (OSError, smtplib.SMTPException) as err:
+                self._drop(conn)
+                reason = f"connection lost: {_describe(err, cfg.timeout)}"
+                continue
+            conn.sent += 1
+            if conn.sent >= cfg.max_per_connection:
+                self._drop(conn, polite=True)
+            return self._result(message, True, reply, attempts)
+        if connect_failures == attempts:
+            raise TransportUnavailable(f"{reason} (after {attempts} attempts)")
+        return self._result(message, False, reason, attempts)
+
+    @staticmethod
+    def _result(
+        message: OutgoingMessage, ok: bool, reply: str, attempts: int, *, permanent: bool = False
+    ) -> DeliveryResult:
+        return DeliveryResult(
+            subscriber=message.subscriber,
+            edition=message.edition,
+            message_id=message.message_id,
+            ok=ok,
+            permanent=permanent,
+            reply=reply,
+            attempts=attempts,
+        )
+
+    def close(self) -> None:
+        """Close every open connection (QUIT); the transport can be used again."""
+        with self._lock:
+            conns, self._open = list(self._open), set()
+        for conn in conns:
+            conn.close()
+        self._local = threading.local()
+
+
+def _data(smtp: smtplib.SMTP, data: bytes) -> tuple[int, bytes]:
+    """DATA, dot-stuffed with one ``bytes.replace``: ``smtplib.SMTP.data`` runs a
+    regex over every message (~0.7 ms for a 60 KB digest) and, given bytes, sends
+    bare line feeds as they are; those are turned into CRLF here first."""
+    crlf = data.count(b"\r\n")
+    if data.count(b"\n") != crlf or data.count(b"\r") != crlf:
+        data = _EOL.sub(b"\r\n", data)
+    code, resp = smtp.docmd("data")
+    if code != 354:
+        raise _Reply(code, _text(resp), "DATA")
+    payload = data.replace(b"\r\n.", b"\r\n..")
+    if payload.startswith(b"."):
+        payload = b"." + payload
+    if not payload.endswith(b"\r\n"):
+        payload += b"\r\n"
+    smtp.send(payload + b".\r\n")
+    return smtp.getreply()
+
+
+def _describe(err: BaseException, timeout: float) -> str:
+    # smtplib turns a read timeout into SMTPServerDisconnected("...: timed out").
+    if isinstance(err, TimeoutError | socket.timeout) or str(err).endswith("timed out"):
+        return f"no reply within {timeout:g} s (delivery.smtp.timeout)"
+    return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__

@@ -1,0 +1,253 @@
+"""Composing: the bytes parse back to the same headers and bodies; nothing injects."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.utils import parsedate_to_datetime
+
+import pytest
+
+from newsletter.config import DeliveryConfig, DkimConfig
+from newsletter.delivery import Composer
+from newsletter.delivery.compose import ComposeError, message_id
+from newsletter.models import RenderedEmail, Subscriber
+from newsletter.signing import Links
+
+EDITION = "2026-11-29"
+HTML = (
+    "<!doctype html><html><body>"
+    + "".join(
+        f'<p class="paper"><a href="https://arxiv.org/abs/2411.{i:05d}">Paper {i}: '
+        f"Ünïcode “quotes” — and maths α≤β</a></p>"
+        for i in range(400)
+    )
+    + "</body></html>"
+)
+TEXT = "Your digest\n\n1. Paper one — Ünïcode\n   https://arxiv.org/abs/2411.00001\n" * 5
+
+
+def parse(data: bytes) -> EmailMessage:
+    msg = BytesParser(policy=policy.default).parsebytes(data)
+    assert isinstance(msg, EmailMessage)
+    return msg
+
+
+def make(
+    subject: str = "Paper digest: 7 new papers",
+    name: str = "Ada Lovelace",
+    email: str = "ada@example.com",
+    html: str = HTML,
+    text: str = TEXT,
+    **config: object,
+) -> tuple[bytes, Composer]:
+    delivery = DeliveryConfig(from_addr="Paper Digest <digest@news.example.org>", **config)  # type: ignore[arg-type]
+    composer = Composer(delivery)
+    out = composer.compose(
+        RenderedEmail(subject=subject, html=html, text=text),
+        Subscriber(email=email, name=name),
+        edition=EDITION,
+        links=Links("https://news.example.org", "secret", email),
+        date=datetime(2026, 11, 29, 7, 0, tzinfo=UTC),
+    )
+    return out.data, composer
+
+
+def test_headers_and_both_parts_round_trip() -> None:
+    data, _ = make(reply_to="Help Desk <help@example.org>")
+    msg = parse(data)
+    assert msg["From"] == "Paper Digest <digest@news.example.org>"
+    assert msg["To"] == "Ada Lovelace <ada@example.com>"
+    assert msg["Subject"] == "Paper digest: 7 new papers"
+    assert msg["Reply-To"] == "Help Desk <help@example.org>"
+    assert msg["MIME-Version"] == "1.0"
+    assert parsedate_to_datetime(msg["Date"]) == datetime(2026, 11, 29, 7, 0, tzinfo=UTC)
+    assert msg["Message-ID"].startswith(f"<{EDITION}.")
+    assert msg["Message-ID"].endswith("@news.example.org>")
+    assert msg["List-Id"] == "Paper Digest <digest.news.example.org>"
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    unsub = str(msg["List-Unsubscribe"])
+    assert unsub.startswith("<https://news.example.org/unsubscribe/")
+    assert unsub.endswith(", <mailto:digest@news.example.org?subject=unsubscribe>")
+    assert msg.get_content_type() == "multipart/alternative"
+    parts = list(msg.iter_parts())
+    assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
+    # Text parts decode with canonical CRLF line ends (RFC 2046).
+    assert parts[0].get_content().replace("\r\n", "\n") == TEXT
+    assert parts[1].get_content() == HTML
+    assert all(p.get_content_charset() == "utf-8" for p in parts)
+    assert not msg.defects and not any(p.defects for p in parts)
+
+
+def test_message_id_is_deterministic_per_subscriber_and_edition() -> None:
+    a, _ = make()
+    b, _ = make(subject="another subject")
+    c, _ = make(email="bob@example.com")
+    assert parse(a)["Message-ID"] == parse(b)["Message-ID"]
+    assert parse(a)["Message-ID"] != parse(c)["Message-ID"]
+    assert message_id("A@x.org", "2026-W48", "d.org") == message_id("a@x.org", "2026-W48", "d.org")
+    assert message_id("a@x.org", "2026-W48", "d.org") != message_id("a@x.org", "2026-W49", "d.org")
+
+
+def test_non_ascii_subject_and_names_are_encoded_words() -> None:
+    data, _ = make(subject="Ünïcode digest — 5 papers ✓", name="Zoë Ångström")
+    raw_head = data.split(b"\r\n\r\n", 1)[0]
+    assert raw_head.isascii()
+    assert b"=?utf-8?" in raw_head
+    msg = parse(data)
+    assert msg["Subject"] == "Ünïcode digest — 5 papers ✓"
+    assert msg["To"].addresses[0].display_name == "Zoë Ångström"
+    assert msg["To"].addresses[0].addr_spec == "ada@example.com"
+
+
+@pytest.mark.parametrize("field", ["subject", "name"])
+def test_crlf_in_header_input_adds_no_header(field: str) -> None:
+    evil = "Hello\r\nBcc: evil@x\r\n\r\nbody injection\nX-Evil: 1"
+    data, _ = make(**{field: evil})
+    msg = parse(data)
+    assert "Bcc" not in msg and "X-Evil" not in msg
+    assert sorted(msg.keys()) == sorted(
+        [
+            "From",
+            "To",
+            "Subject",
+            "Date",
+            "Message-ID",
+            "MIME-Version",
+            "Content-Type",
+            "List-Id",
+            "List-Unsubscribe",
+            "List-Unsubscribe-Post",
+        ]
+    )
+    assert list(msg.iter_parts())[1].get_content() == HTML
+    value = str(msg["Subject"] if field == "subject" else msg["To"].addresses[0].display_name)
+    assert "\r" not in value and "\n" not in value and "Bcc: evil@x" in value
+
+
+def test_no_line_over_998_even_for_a_44kb_one_line_html() -> None:
+    html = "<html><body>" + '<td style="padding:0">x</td>' * 1600 + "</body></html>"
+    assert len(html) > 44_000 and "\n" not in html
+    data, _ = make(html=html, text="one very long text line " * 400, subject="word " * 300)
+    lines = data.split(b"\r\n")
+    assert max(len(line) for line in lines) <= 78 + 40  # List-Unsubscribe URL line
+    assert all(len(line) <= 998 for line in lines)
+    assert b"\n" not in data.replace(b"\r\n", b"")
+    msg = parse(data)
+    assert list(msg.iter_parts())[1].get_content() == html
+    assert msg["Subject"] == ("word " * 300).strip()
+
+
+def test_list_id_from_config_and_long_display_names() -> None:
+    data, _ = make(list_id="arxiv-digest.example.org", name="N" * 5000)
+    msg = parse(data)
+    assert msg["List-Id"] == "Paper Digest <arxiv-digest.example.org>"
+    assert all(len(line) <= 998 for line in data.split(b"\r\n"))
+
+
+def test_bad_addresses_fail_with_a_clear_message() -> None:
+    with pytest.raises(ComposeError, match="not a valid email address"):
+        make(email="no-at-sign")
+    with pytest.raises(ComposeError, match="has no address"):
+        Composer(DeliveryConfig(from_addr="Only A Name"))
+    # An IDN domain is written in its ASCII form.
+    data, _ = make(email="ada@bücher.example")
+    assert parse(data)["To"].addresses[0].addr_spec == "ada@xn--bcher-kva.example"
+
+
+def _rsa_key() -> tuple[bytes, bytes]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private, public
+
+
+def test_dkim_signature_verifies_and_covers_the_list_headers() -> None:
+    import base64
+
+    import dkim
+
+    private, public = _rsa_key()
+    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+    config = DkimConfig(selector="nl", domain="news.example.org", key_file="k.pem", key=private)
+    data, _ = make(dkim=config, subject="Ünïcode digest")
+
+    def dnsfunc(name: bytes, timeout: int = 5) -> bytes:
+        assert name == b"nl._domainkey.news.example.org."
+        return record
+
+    assert data.startswith(b"DKIM-Signature:")
+    assert dkim.verify(data, dnsfunc=dnsfunc)
+    signed = parse(data)["DKIM-Signature"].replace(" ", "").lower()
+    h = signed.split("h=", 1)[1].split(";", 1)[0].split(":")
+    for name in ["from", "to", "subject", "date", "message-id"]:
+        assert name in h
+    assert "list-unsubscribe" in h and "list-unsubscribe-post" in h
+    # Tampering with a signed header breaks the signature.
+    assert not dkim.verify(data.replace(b"Subject: ", b"Subject: X"), dnsfunc=dnsfunc)
+
+
+def test_relaxed_body_matches_dkimpy() -> None:
+    from dkim.canonicalization import Relaxed
+
+    from newsletter.delivery.dkim import relaxed_body
+
+    for body in [
+        b"",
+        b"\r\n\r\n",
+        b"a  b\t\tc  \r\n\r\n\r\n",
+        b"line\r\n \r\n\tx \t\r\nlast no eol  ",
+        TEXT.replace("\n", "\r\n").encode(),
+    ]:
+        assert relaxed_body(body) == Relaxed.canonicalize_body(body), body
+
+
+def test_dkim_verifies_with_folded_non_ascii_headers_and_odd_bodies() -> None:
+    import base64
+
+    import dkim
+
+    private, public = _rsa_key()
+    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+    config = DkimConfig(selector="s1", domain="news.example.org", key_file="k.pem", key=private)
+    data, _ = make(
+        dkim=config,
+        subject="Ünïcode — " * 30,
+        name="Zoë  Ångström",
+        text="trailing spaces   \n\n\n  indented\t\ttabs\n\n\n",
+        reply_to="Help <help@example.org>",
+    )
+    assert dkim.verify(data, dnsfunc=lambda name, timeout=5: record)
+    assert all(len(line) <= 998 for line in data.split(b"\r\n"))
+
+
+def test_a_bad_dkim_key_is_a_config_error() -> None:
+    from newsletter.errors import ConfigError
+
+    bad = DkimConfig(selector="s1", domain="news.example.org", key_file="dkim.pem", key=b"junk")
+    with pytest.raises(ConfigError, match=r"delivery\.dkim\.key_file 'dkim\.pem': not an"):
+        make(dkim=bad)
+    private, _ = _rsa_key()
+    worse = DkimConfig(selector="s 1", domain="news.example.org", key_file="k", key=private)
+    with pytest.raises(ConfigError, match=r"delivery\.dkim\.selector 's 1': not a DNS name"):
+        make(dkim=worse)
+
+
+def test_relaxed_body_whitespace_runs() -> None:
+    from dkim.canonicalization import Relaxed
+
+    from newsletter.delivery.dkim import relaxed_body
+
+    for body in [b"a \tb\r\n", b"a\t b \t\r\n", b"a\t\tb\r\n\t\r\n", b" a  b \r\n\r\n"]:
+        assert relaxed_body(body) == Relaxed.canonicalize_body(body), body

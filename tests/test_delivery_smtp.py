@@ -1,0 +1,381 @@
+"""SMTP delivery against a real aiosmtpd server on port 0: TLS modes, AUTH, faults,
+the ledger after each, and a kill -9 in the middle of a 1,500-subscriber send."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from smtp_support import Faults, SmtpServer
+
+from newsletter.config import DeliveryConfig, SmtpConfig
+from newsletter.delivery import Composer, SmtpTransport, deliver
+from newsletter.delivery.smtp import RateLimiter
+from newsletter.models import DeliveryResult, OutgoingMessage, RenderedEmail, Subscriber
+from newsletter.signing import Links
+from newsletter.store import FAILED, PENDING, SENT, Store
+
+EDITION = "2026-11-29"
+COMPOSER = Composer(DeliveryConfig(from_addr="Paper Digest <digest@news.example.org>"))
+
+
+def messages(
+    n: int, *, edition: str = EDITION, domain: str = "example.com"
+) -> list[OutgoingMessage]:
+    out = []
+    for i in range(n):
+        email = f"reader{i}@{domain}"
+        out.append(
+            COMPOSER.compose(
+                RenderedEmail(
+                    subject=f"Paper digest for reader {i}",
+                    html=f"<html><body><p>Hello reader {i}</p></body></html>",
+                    text=f"Hello reader {i}\n",
+                ),
+                Subscriber(email=email, name=f"Reader {i}"),
+                edition=edition,
+                links=Links("https://news.example.org", "secret", email),
+                date=datetime(2026, 11, 29, 7, tzinfo=UTC),
+                paper_ids=(f"2411.{i:05d}",),
+            )
+        )
+    return out
+
+
+def smtp_config(server: SmtpServer, **overrides: object) -> SmtpConfig:
+    values: dict[str, object] = {
+        "host": server.host,
+        "port": server.port,
+        "security": {None: "none", "starttls": "starttls", "implicit": "tls"}[server.tls],
+        "timeout": 3.0,
+        "connections": 2,
+        "max_per_connection": 100,
+        "retries": 2,
+        "backoff": 0.01,
+        "ca_file": server.ca_file,
+    }
+    values.update(overrides)
+    return SmtpConfig(**values)  # type: ignore[arg-type]
+
+
+def states(store: Store) -> Counter[str]:
+    return Counter(d.state for d in store.deliveries(edition=EDITION))
+
+
+def check_received(server: SmtpServer, expected: list[OutgoingMessage]) -> None:
+    """Every expected message arrived exactly once, with the right headers."""
+    got = server.messages
+    ids = Counter(str(m["Message-ID"]) for m in got)
+    assert ids == Counter(f"<{m.message_id}>" for m in expected)
+    by_id = {f"<{m.message_id}>": m for m in expected}
+    for msg in got:
+        sent = by_id[str(msg["Message-ID"])]
+        assert msg["To"].addresses[0].addr_spec == sent.subscriber
+        assert msg["From"] == "Paper Digest <digest@news.example.org>"
+        assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+    envelopes = {r.rcpt_tos for r in server.received}
+    assert envelopes == {(m.subscriber,) for m in expected}
+
+
+def test_plain_reuses_and_recycles_connections_and_never_resends(store: Store) -> None:
+    msgs = messages(7)
+    with SmtpServer() as server:
+        transport = SmtpTransport(smtp_config(server, max_per_connection=3))
+        seen: list[DeliveryResult] = []
+        summary = deliver(store, transport, msgs, worker="t", max_failures=3, progress=seen.append)
+        assert (summary.sent, summary.already_sent, summary.failed) == (7, 0, [])
+        assert len(seen) == 7 and all(r.reply.startswith("250") for r in seen)
+        check_received(server, msgs)
+        # 7 messages, 2 workers, at most 3 per connection: at least 3 connections,
+        # far fewer than one per message.
+        assert 3 <= server.connections <= 5
+        assert states(store) == {SENT: 7}
+        row = store.delivery("reader0@example.com", EDITION)
+        assert row is not None and row.server_reply == "250 2.0.0 Ok: queued"
+        assert store.sent_paper_ids("reader0@example.com") == {"2411.00000"}
+        again = deliver(store, transport, msgs, worker="t", max_failures=3)
+        assert (again.sent, again.already_sent) == (0, 7)
+        assert len(server.received) == 7
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
+def test_starttls_with_auth(store: Store, mechanism: str) -> None:
+    other = {"PLAIN": "LOGIN", "LOGIN": "PLAIN"}[mechanism]
+    with SmtpServer(tls="starttls", auth={"bob": "s3cret"}, auth_exclude=[other]) as server:
+        msgs = messages(3)
+        cfg = smtp_config(server, username="bob", password="s3cret")
+        summary = deliver(store, SmtpTransport(cfg), msgs, worker="t", max_failures=3)
+        assert summary.sent == 3 and summary.ok
+        check_received(server, msgs)
+        assert server.auth_mechanisms == {mechanism}
+
+
+def test_wrong_password_stops_the_run_and_leaves_rows_pending(store: Store) -> None:
+    with SmtpServer(tls="starttls", auth={"bob": "s3cret"}) as server:
+        cfg = smtp_config(server, username="bob", password="wrong")
+        summary = deliver(store, SmtpTransport(cfg), messages(5), worker="t", max_failures=3)
+        assert summary.sent == 0 and not summary.ok
+        assert summary.aborted is not None
+        assert "login as 'bob' refused (535" in summary.aborted
+        assert "check delivery.smtp.username and the password" in summary.aborted
+        assert server.received == []
+        assert SENT not in states(store) and FAILED not in states(store)
+        assert store.subscriber_status("reader0@example.com")[0] == "active"
+
+
+def test_implicit_tls_verifies_the_certificate(store: Store) -> None:
+    with SmtpServer(tls="implicit", auth={"bob": "pw"}) as server:
+        msgs = messages(3)
+        cfg = smtp_config(server, username="bob", password="pw")
+        assert deliver(store, SmtpTransport(cfg), msgs, worker="t", max_failures=3).sent == 3
+        check_received(server, msgs)
+
+
+def test_untrusted_certificate_is_refused(store: Store) -> None:
+    with SmtpServer(tls="implicit") as server:
+        cfg = smtp_config(server, ca_file=None)
+        summary = deliver(store, SmtpTransport(cfg), messages(2), worker="t", max_failures=3)
+        assert summary.aborted is not None and "TLS certificate not trusted" in summary.aborted
+        assert "delivery.smtp.ca_file" in summary.aborted
+        assert server.received == [] and states(store)[SENT] == 0
+
+
+def test_starttls_required_by_server_but_not_used(store: Store) -> None:
+    with SmtpServer(tls="starttls") as server:
+        cfg = smtp_config(server, security="none")
+        summary = deliver(store, SmtpTransport(cfg), messages(2), worker="t", max_failures=3)
+        assert summary.aborted is not None and "refused the sender" in summary.aborted
+        assert "530" in summary.aborted
+        # The run stopped at the first refusal: what was started is pending again.
+        assert server.received == [] and set(states(store)) == {PENDING}
+
+
+def test_421_at_connect_once_then_accepted(store: Store) -> None:
+    with SmtpServer(faults=Faults(reject_connections=1)) as server:
+        msgs = messages(1)
+        summary = deliver(
+            store, SmtpTransport(smtp_config(server)), msgs, worker="t", max_failures=3
+        )
+        assert summary.sent == 1 and summary.results[0].attempts == 2
+        check_received(server, msgs)
+
+
+def test_421_at_every_connect_leaves_everyone_pending_then_a_rerun_sends(store: Store) -> None:
+    with SmtpServer(faults=Faults(reject_connections=1000)) as server:
+        msgs = messages(6)
+        transport = SmtpTransport(smtp_config(server, retries=1))
+        summary = deliver(store, transport, msgs, worker="t", max_failures=3)
+        assert summary.sent == 0 and summary.aborted is not None
+        assert "421 4.3.2 Too many connections" in summary.aborted
+        assert states(store)[PENDING] >= 1 and states(store)[SENT] == 0
+        row = store.delivery("reader0@example.com", EDITION)
+        assert row is not None and row.state == PENDING and row.reason and "421" in row.reason
+        server.faults.reject_connections = 0
+        again = deliver(store, transport, msgs, worker="t", max_failures=3)
+        assert again.sent == 6
+        check_received(server, msgs)
+
+
+def test_451_on_rcpt_once_then_accepted(store: Store) -> None:
+    with SmtpServer(faults=Faults(rcpt_tempfail=1)) as server:
+        msgs = messages(3)
+        cfg = smtp_config(server, connections=1)
+        summary = deliver(store, SmtpTransport(cfg), msgs, worker="t", max_failures=3)
+        assert summary.sent == 3
+        assert sorted(r.attempts for r in summary.results) == [1, 1, 2]
+        check_received(server, msgs)
+        assert states(store) == {SENT: 3}
+
+
+def test_451_until_retries_run_out_is_left_pending(store: Store) -> None:
+    with SmtpServer(faults=Faults(data_tempfail=100)) as server:
+        cfg = smtp_config(server, connections=1, retries=2)
+        summary = deliver(store, SmtpTransport(cfg), messages(1), worker="t", max_failures=3)
+        [result] = summary.failed
+        assert not result.permanent and result.attempts == 3
+        assert "451 4.3.0 Temporary local problem" in result.reply
+        row = store.delivery("reader0@example.com", EDITION)
+        assert row is not None and row.state == PENDING and "451" in (row.reason or "")
+        assert server.received == []
+        assert "will retry" in "\n".join(summary.lines())
+
+
+def test_550_is_permanent_with_the_server_reply_and_suppresses(store: Store) -> None:
+    bad = "reader1@example.com"
+    with SmtpServer(faults=Faults(rcpt_reject={bad})) as server:
+        msgs = messages(3)
+        transport = SmtpTransport(smtp_config(server))
+        summary = deliver(store, transport, msgs, worker="t", max_failures=1)
+        assert summary.sent == 2
+        [failure] = summary.permanent
+        assert failure.subscriber == bad and failure.attempts == 1
+        assert "550 5.1.1" in failure.reply and "User unknown" in failure.reply
+        assert summary.suppressed == [bad]
+        row = store.delivery(bad, EDITION)
+        assert row is not None and row.state == FAILED and "550 5.1.1" in (row.reason or "")
+        assert store.subscriber_status(bad)[0] == "suppressed"
+        check_received(server, [m for m in msgs if m.subscriber != bad])
+        again = deliver(store, transport, msgs, worker="t", max_failures=1)
+        assert again.sent == 0 and again.already_sent == 2
+        assert [who for who, _ in again.skipped] == [bad]
+        assert "suppressed: 1" in summary.lines()
+
+
+def test_connection_dropped_during_data_is_retried_once(store: Store) -> None:
+    with SmtpServer(faults=Faults(drop_in_data=1)) as server:
+        msgs = messages(2)
+        cfg = smtp_config(server, connections=1)
+        summary = deliver(store, SmtpTransport(cfg), msgs, worker="t", max_failures=3)
+        assert summary.sent == 2
+        assert "connection lost" not in "".join(r.reply for r in summary.results)
+        assert sorted(r.attempts for r in summary.results) == [1, 2]
+        check_received(server, msgs)
+        assert server.connections == 2
+
+
+def test_a_server_slower_than_the_timeout(store: Store) -> None:
+    with SmtpServer(faults=Faults(delay_rcpt=1.5)) as server:
+        msgs = messages(1)
+        transport = SmtpTransport(smtp_config(server, timeout=0.3, retries=1, connections=1))
+        started = time.monotonic()
+        summary = deliver(store, transport, msgs, worker="t", max_failures=3)
+        assert time.monotonic() - started < 3
+        [failure] = summary.failed
+        assert not failure.permanent
+        assert "no reply within 0.3 s (delivery.smtp.timeout)" in failure.reply
+        assert states(store) == {PENDING: 1}
+        server.faults.delay_rcpt = 0
+        time.sleep(1.6)  # let the server finish the abandoned sessions
+        assert server.received == []
+        assert deliver(store, transport, msgs, worker="t", max_failures=3).sent == 1
+        check_received(server, msgs)
+
+
+def test_rate_limiter_spaces_sends_and_caps_the_hour() -> None:
+    now = [1000.0]
+    limiter = RateLimiter(10, 3, clock=lambda: now[0], sleep=lambda s: None)
+    assert [round(limiter.reserve(), 3) for _ in range(3)] == [0.0, 0.1, 0.2]
+    assert round(limiter.reserve(), 3) == 3600.0  # the 4th waits for the 1st to leave the hour
+    now[0] += 4000
+    assert limiter.reserve() == 0.0
+
+
+def test_rate_limit_is_global_across_connections(store: Store) -> None:
+    with SmtpServer() as server:
+        msgs = messages(6)
+        cfg = smtp_config(server, connections=3, rate_per_second=20)
+        started = time.monotonic()
+        assert deliver(store, SmtpTransport(cfg), msgs, worker="t", max_failures=3).sent == 6
+        assert time.monotonic() - started >= 5 / 20 - 0.01
+        check_received(server, msgs)
+
+
+CRASH_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, sys.argv[4])
+    from test_delivery_smtp import messages
+    from newsletter.config import SmtpConfig
+    from newsletter.delivery import SmtpTransport, deliver
+    from newsletter.store import Store
+
+    state, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    cfg = SmtpConfig(host="127.0.0.1", port=port, security="none", connections=4,
+                     timeout=5, retries=2, backoff=0.01)
+    with Store(state) as store:
+        s = deliver(store, SmtpTransport(cfg), messages(n), worker="w1", max_failures=3)
+        print("finished", s.sent, flush=True)
+    """
+)
+
+
+def test_kill_9_mid_send_then_rerun_gives_everyone_exactly_one(tmp_path: Path) -> None:
+    n, connections = 1500, 4
+    state = tmp_path / "state.db"
+    with SmtpServer() as server:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                CRASH_SCRIPT,
+                str(state),
+                str(server.port),
+                str(n),
+                str(Path(__file__).parent),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)},
+        )
+        deadline = time.monotonic() + 60
+        while len(server.received) < 400 and proc.poll() is None:
+            assert time.monotonic() < deadline, "the sender made no progress"
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGKILL)
+        _, err = proc.communicate(timeout=10)
+        assert proc.returncode == -signal.SIGKILL, err.decode()
+        time.sleep(0.2)  # sessions that were mid-DATA finish or drop
+        before = len(server.received)
+        assert 400 <= before < n
+        with Store(state) as store:
+            in_flight = sum(1 for d in store.deliveries(edition=EDITION) if d.state == "sending")
+            assert in_flight <= connections
+            cfg = SmtpConfig(
+                host=server.host, port=server.port, security="none", connections=connections
+            )
+            msgs = messages(n)
+            summary = deliver(store, SmtpTransport(cfg), msgs, worker="w2", max_failures=3)
+            assert summary.ok
+            assert summary.sent + summary.already_sent == n
+            assert Counter(d.state for d in store.deliveries(edition=EDITION)) == {SENT: n}
+        ids = Counter(server.message_ids())
+        assert set(ids) == {f"<{m.message_id}>" for m in msgs}  # nobody left out
+        duplicates = sum(c - 1 for c in ids.values())
+        print(f"killed after {before} received; {in_flight} in flight; {duplicates} duplicates")
+        assert duplicates <= connections, f"{duplicates} duplicates"
+        assert duplicates <= in_flight
+
+
+def test_dot_stuffing_and_bare_line_feeds_survive_the_wire(store: Store) -> None:
+    text = ".\n.leading dot\n..two dots\nend\n"
+    [msg] = messages(1)
+    dotted = COMPOSER.compose(
+        RenderedEmail(subject="dots", html="<p>.</p>\n.<p>x</p>", text=text),
+        Subscriber(email="dots@example.com"),
+        edition=EDITION,
+        links=Links("https://news.example.org", "secret", "dots@example.com"),
+    )
+    assert b"\r\n.leading dot" in dotted.data  # quoted-printable leaves it: SMTP must stuff
+    bare = OutgoingMessage(
+        subscriber="bare@example.com",
+        edition=EDITION,
+        message_id="bare.1@news.example.org",
+        data=b"From: a@news.example.org\nTo: bare@example.com\nMessage-ID: <bare.1@news."
+        b"example.org>\nSubject: bare LF\n\n.line one\nline two\n",
+        sender="a@news.example.org",
+    )
+    with SmtpServer() as server:
+        summary = deliver(
+            store,
+            SmtpTransport(smtp_config(server)),
+            [msg, dotted, bare],
+            worker="t",
+            max_failures=3,
+        )
+        assert summary.sent == 3
+        got = {str(m["To"]): m for m in server.messages}
+        part = got["dots@example.com"].get_body(preferencelist=("plain",))
+        assert part is not None
+        assert part.get_content().replace("\r\n", "\n") == text
+        assert (
+            got["bare@example.com"].get_content().replace("\r\n", "\n") == ".line one\nline two\n"
+        )
