@@ -1,0 +1,130 @@
+"""End to end through the real CLI: a YAML config -> fetch -> select -> render -> outbox.
+
+Runs the installed ``newsletter`` entry point in a subprocess against a real SQLite
+file and the real arXiv day in ../shared/data, exactly as a user would.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "NEWSLETTER_SECRET_KEY": "test-secret", **(env or {})}
+    full_env.pop("NEWSLETTER_CONFIG", None)
+    return subprocess.run(
+        [sys.executable, "-m", "newsletter", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture()
+def workdir(tmp_path: Path, shared_data: Path) -> Path:
+    feed = shared_data / "feeds" / "arxiv_rss_all-archives_2024-11-28.xml"
+    (tmp_path / "subscribers.yaml").write_text(
+        f"""\
+state: var/state.db
+sources:
+  - name: arxiv-day
+    type: arxiv
+    url: {feed}
+delivery:
+  from: "Paper Digest <digest@example.org>"
+  transport: outbox
+  outbox: outbox/
+web:
+  base_url: https://digest.example.org
+defaults: {{timezone: UTC, schedule: "daily 07:00", max_papers: 5}}
+subscribers:
+  - email: ada@example.org
+    name: Ada
+    interests:
+      - name: Time series
+        description: Deep learning for time series forecasting
+        keywords: [time series, forecasting]
+  - email: grace@example.org
+    name: Grace
+    max_papers: 3
+    interests:
+      - name: Quantum
+        description: Quantum error correction and fault-tolerant quantum computing
+        keywords: [quantum error correction, surface code, logical qubits]
+""",
+        encoding="utf-8",
+    )
+    return tmp_path
+
+
+def test_fetch_preview_send_twice_sends_once(workdir: Path) -> None:
+    fetched = cli("fetch", "--format", "json", cwd=workdir)
+    assert fetched.returncode == 0, fetched.stderr
+    report = json.loads(fetched.stdout)["sources"][0]
+    assert report["name"] == "arxiv-day"
+    assert report["new"] == 935
+
+    preview = cli("preview", "--subscriber", "ada@example.org", "--format", "json", cwd=workdir)
+    assert preview.returncode == 0, preview.stderr
+    digest = json.loads(preview.stdout)
+    assert digest["subscriber"] == "ada@example.org"
+    assert 1 <= len(digest["papers"]) <= 5
+    top = digest["papers"][0]
+    assert "forecast" in top["title"].lower() or "time series" in top["title"].lower()
+    assert top["reasons"], "every pick says why"
+    # preview records nothing: nothing in the outbox, and send still sends.
+    assert not (workdir / "outbox").exists()
+
+    sent = cli("send", "--no-fetch", cwd=workdir)
+    assert sent.returncode == 0, sent.stderr
+    assert "2 sent" in sent.stdout
+    emls = sorted((workdir / "outbox").rglob("*.eml"))
+    htmls = sorted((workdir / "outbox").rglob("*.html"))
+    assert len(emls) == 2 and len(htmls) == 2
+    ada = next(p for p in emls if "ada" in p.name)
+    msg = email.message_from_bytes(ada.read_bytes(), policy=email.policy.default)
+    assert msg["To"] == "Ada <ada@example.org>"
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    body = msg.get_body(preferencelist=("plain",))
+    assert body is not None
+    # The email carries the very papers the preview promised, in the same order.
+    text = body.get_content()
+    for paper in digest["papers"]:
+        assert paper["id"] in text
+
+    again = cli("send", "--no-fetch", cwd=workdir)
+    assert again.returncode == 0, again.stderr
+    assert "2 already sent" in again.stdout
+    assert len(sorted((workdir / "outbox").rglob("*.eml"))) == 2
+
+
+def test_config_error_is_one_line_and_exit_2(workdir: Path) -> None:
+    cfg = workdir / "subscribers.yaml"
+    cfg.write_text(cfg.read_text().replace("timezone: UTC", "timezone: Europe/Londn"))
+    result = cli("validate", cwd=workdir)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines and all(line.startswith("Error: ") for line in lines)
+    assert "Europe/London" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_subscriber_is_an_error(workdir: Path) -> None:
+    result = cli("preview", "--subscriber", "nobody@example.org", cwd=workdir)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "Error: no subscriber 'nobody@example.org' in the config; "
+        "run 'newsletter validate' to list them"
+    )
