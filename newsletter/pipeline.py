@@ -19,6 +19,7 @@ import socket
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from .config import Config
@@ -31,6 +32,10 @@ from .models import (
     Subscriber,
 )
 from .schedule import parse_schedule
+
+if TYPE_CHECKING:
+    from .delivery import Composer
+    from .render import Renderer
 from .signing import Links, secret_for
 from .store import FAILED, PENDING, SENDING, SENT, Store, utcnow
 
@@ -86,15 +91,15 @@ class Pipeline:
         self.config = config
         self.store = store
         self.secret = secret_for(config, store)
-        self._renderer = None
-        self._composer = None
+        self._renderer: Renderer | None = None
+        self._composer: Composer | None = None
         self.aborted: str | None = None  # why the last send stopped early, if it did
         self.suppressed: list[str] = []  # subscribers suppressed by the last send
 
     # -- compiled once, on first use --------------------------------------------
 
     @property
-    def renderer(self):  # type: ignore[no-untyped-def]
+    def renderer(self) -> Renderer:
         if self._renderer is None:
             from .render import Renderer
 
@@ -102,7 +107,7 @@ class Pipeline:
         return self._renderer
 
     @property
-    def composer(self):  # type: ignore[no-untyped-def]
+    def composer(self) -> Composer:
         if self._composer is None:
             from .delivery import Composer
 
