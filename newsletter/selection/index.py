@@ -1,0 +1,118 @@
+"""A BM25F index over one candidate set: sparse document-term weights built once.
+
+Features are stemmed unigrams and adjacent bigrams (``"time seri"``) of the title and
+the abstract, so a multi-word keyword earns a phrase bonus on top of its words. The
+field weights favour the title. Queries are sparse vectors over the same features;
+scoring many queries is one sparse matrix product.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+from ..models import Paper
+from .text import analyze, bigrams, text_key
+
+
+@dataclass(frozen=True, slots=True)
+class IndexParams:
+    k1: float = 1.2
+    b_title: float = 0.3
+    b_abstract: float = 0.75
+    w_title: float = 2.5
+    w_abstract: float = 1.0
+    w_bigram: float = 1.0  # document-side factor for bigram features
+
+
+class Index:
+    """BM25F weights for ``papers`` (rows) over unigram+bigram features (columns)."""
+
+    def __init__(self, papers: Sequence[Paper], params: IndexParams | None = None) -> None:
+        self.params = p = params or IndexParams()
+        self.n_docs = n = len(papers)
+        self.vocab: dict[str, int] = {}
+        vocab = self.vocab
+        rows: list[int] = []
+        cols: list[int] = []
+        vals: list[float] = []
+        title_tokens: list[list[str]] = []
+        abstract_tokens: list[list[str]] = []
+        for paper in papers:
+            title_tokens.append(analyze(paper.title))
+            abstract_tokens.append(analyze(paper.abstract))
+        len_t = np.array([len(t) for t in title_tokens], dtype=np.float64)
+        len_a = np.array([len(a) for a in abstract_tokens], dtype=np.float64)
+        avg_t = max(float(len_t.mean()) if n else 1.0, 1.0)
+        avg_a = max(float(len_a.mean()) if n else 1.0, 1.0)
+        norm_t = 1.0 - p.b_title + p.b_title * len_t / avg_t
+        norm_a = 1.0 - p.b_abstract + p.b_abstract * len_a / avg_a
+        self.keys: list[str] = []  # " tok tok | tok tok " for phrase checks
+        self.stems: list[frozenset[str]] = []
+        setdefault = vocab.setdefault
+        for i in range(n):
+            t_tok, a_tok = title_tokens[i], abstract_tokens[i]
+            self.keys.append(text_key([*t_tok, "|", *a_tok]))
+            self.stems.append(frozenset(t_tok) | frozenset(a_tok))
+            for tokens, weight, norm in (
+                (t_tok, p.w_title, float(norm_t[i])),
+                (a_tok, p.w_abstract, float(norm_a[i])),
+            ):
+                counts = Counter(tokens)
+                pairs = Counter(bigrams(tokens))
+                scale = weight / norm
+                rows.extend([i] * (len(counts) + len(pairs)))
+                cols.extend([setdefault(f, len(vocab)) for f in counts])
+                cols.extend([setdefault(f, len(vocab)) for f in pairs])
+                vals.extend([c * scale for c in counts.values()])
+                vals.extend([c * scale * p.w_bigram for c in pairs.values()])
+        v = len(vocab)
+        tf = sparse.csr_matrix(
+            (np.asarray(vals, dtype=np.float64), (rows, cols)), shape=(n, v)
+        )  # duplicates (same feature in title and abstract) are summed: BM25F
+        tf.sum_duplicates()
+        df = np.bincount(tf.indices, minlength=v).astype(np.float64)
+        self.idf = np.log1p((n - df + 0.5) / (df + 0.5))
+        self.idf_unseen = math.log1p((n + 0.5) / 0.5)
+        data = tf.data
+        tf.data = self.idf[tf.indices] * (data * (p.k1 + 1.0)) / (data + p.k1)
+        self.weights: sparse.csr_matrix = tf.astype(np.float32)
+        self.weights_t: sparse.csr_matrix = self.weights.T.tocsr()
+        # L2-normalised rows: cosine similarity between papers (expansion, feedback).
+        sq = np.sqrt(np.asarray(self.weights.multiply(self.weights).sum(axis=1)).ravel())
+        sq[sq == 0] = 1.0
+        self.unit: sparse.csr_matrix = sparse.diags(1.0 / sq).astype(np.float32) @ self.weights
+        self.unit = self.unit.tocsr()
+
+    def max_weight(self, feature: str) -> float:
+        """The most a single paper can score for ``feature`` (unseen: as if df=0)."""
+        col = self.vocab.get(feature)
+        idf = self.idf[col] if col is not None else self.idf_unseen
+        return float(idf) * (self.params.k1 + 1.0)
+
+    def vector(self, paper: Paper) -> sparse.csr_matrix:
+        """A unit-length row for a paper that may not be in the index (feedback papers)."""
+        p = self.params
+        acc: dict[int, float] = {}
+        for tokens, weight in ((analyze(paper.title), p.w_title), (analyze(paper.abstract), 1.0)):
+            for feat, c in Counter(tokens).items():
+                col = self.vocab.get(feat)
+                if col is not None:
+                    acc[col] = acc.get(col, 0.0) + weight * c
+            for feat, c in Counter(bigrams(tokens)).items():
+                col = self.vocab.get(feat)
+                if col is not None:
+                    acc[col] = acc.get(col, 0.0) + p.w_bigram * weight * c
+        cols = np.fromiter(acc.keys(), dtype=np.int64, count=len(acc))
+        tf = np.fromiter(acc.values(), dtype=np.float64, count=len(acc))
+        vals = self.idf[cols] * tf * (p.k1 + 1.0) / (tf + p.k1) if len(acc) else tf
+        norm = float(np.sqrt((vals**2).sum())) or 1.0
+        return sparse.csr_matrix(
+            ((vals / norm).astype(np.float32), (np.zeros(len(cols), dtype=np.int64), cols)),
+            shape=(1, len(self.vocab)),
+        )

@@ -1,0 +1,742 @@
+"""The Selector: index candidates once, then pick per subscriber (or many at once).
+
+Score scale (``Pick.score``, compared with ``min_score``): 0..1.
+
+* ``lexical`` = BM25F score of the paper for the interest's query (description words
+  weight 1, keyword words 2, adjacent pairs as phrase features) divided by the most any
+  paper could score for that query (every word and phrase present, saturated), so 1.0
+  means "everything asked for, prominently". With the semantic scorer on, it is blended
+  half and half with the mapped embedding cosine.
+* ``expansion`` = 0.25 x cosine of the paper to the centroid of the interest's 5 best
+  lexical hits (pseudo-relevance feedback) + 0.15 x the share of those hits in the
+  paper's primary category (a category prior inferred from the hits).
+* ``score = (lexical + expansion) / 1.4``; zero when nothing matched lexically.
+* An interest's own ``categories``: inside them ``score ** 0.8``, outside ``score * 0.5``
+  (a boost, never a filter). ``trending_boost`` adds ``boost * log-upvotes share``;
+  feedback adds ``0.5 * (mean cosine to liked - mean cosine to disliked)``. Clipped to 1.
+* A followed author's paper scores 1.0; a category-only interest scores 0.5 (primary
+  category) or 0.35 (cross-list); a trending section scores log-upvotes share.
+
+Only papers with some lexical (or strong semantic) match are candidates for an interest.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import gc
+import logging
+import math
+import re
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+from scipy import sparse
+
+from ..config import SelectionConfig
+from ..models import Digest, Interest, Paper, Pick, Section, Subscriber
+from .authors import names_match, surnames
+from .index import Index, IndexParams
+from .text import QUERY_STOPWORDS, analyze, analyze_with_surface, bigrams, phrase_key
+
+log = logging.getLogger(__name__)
+
+TRENDING_SECTION = "Trending on Hugging Face"
+NO_CANDIDATES = "no new papers since the last edition"
+TOP = 64  # best lexical papers per interest kept from the batch product for the fast path
+_CATEGORY = re.compile(r"^[a-z][a-z-]*(\.[A-Za-z-]+|\.\*|\*)$")
+
+
+@dataclass(frozen=True, slots=True)
+class Weights:
+    """Tunable weights of the scoring model (defaults measured by benchmarks/eval_selection)."""
+
+    description: float = 1.0  # per distinct description word
+    description_bigram: float = 0.5
+    keyword: float = 2.0  # per keyword word
+    keyword_bigram: float = 2.0  # per adjacent pair inside a keyword phrase
+    lexical: float = 1.0
+    prf: float = 0.25  # cosine to the centroid of the top hits
+    prf_docs: int = 5
+    category_prior: float = 0.15  # share of the top hits in the paper's primary category
+    semantic: float = 0.5  # share of the semantic cosine in the blend, when on
+    in_category: float = 0.8  # exponent (score ** 0.8) for a paper in the interest's categories
+    out_of_category: float = 0.5  # factor for one outside all of them (not dropped)
+    category_only: float = 0.5  # score of a category match for an interest without words
+    feedback: float = 0.5  # times (mean cosine to liked - mean cosine to disliked)
+
+
+@dataclass(slots=True)
+class _Query:
+    features: tuple[str, ...]  # stems and stem pairs
+    weights: tuple[float, ...]  # their query weights
+    keywords: tuple[tuple[str, str, tuple[str, ...]], ...]  # ('"as written"', key, stems)
+    terms: tuple[tuple[str, str], ...]  # description (stem, '"surface word"')
+    description: str
+    raw_keywords: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        return " ".join([self.description, *self.raw_keywords]).strip()
+
+
+@dataclass(slots=True)
+class _Row:
+    """One interest of one subscriber, as scored in a batch."""
+
+    sub: int
+    interest: Interest
+    query: _Query | None
+    trending: bool = False
+    name: str = ""
+
+
+@dataclass(slots=True)
+class _Batch:
+    rows: list[_Row] = field(default_factory=list)
+    by_sub: list[list[int]] = field(default_factory=list)  # subscriber -> its row numbers
+    queries: list[_Query] = field(default_factory=list)
+    qrow: list[int] = field(default_factory=list)  # row -> query number, -1 for none
+
+
+class _Scored:
+    """A batch's lexical scores; whole rows of final scores computed when asked."""
+
+    __slots__ = ("lex", "sel", "top", "wts")
+
+    def __init__(self, sel: Selector, lex: np.ndarray, top: np.ndarray, wts: np.ndarray):
+        self.sel, self.lex, self.top, self.wts = sel, lex, top, wts
+
+    def row(self, i: int) -> Callable[[], np.ndarray]:
+        return lambda: self._row(i)
+
+    def _row(self, i: int) -> np.ndarray:
+        sel = self.sel
+        lex = self.lex[i]
+        score = sel.w.lexical * lex + self.wts[i] @ sel._expand[self.top[i]]
+        score *= np.float32(sel._norm)
+        score[lex <= 0] = 0.0
+        return score.astype(np.float32)
+
+
+class Selector:
+    """Candidate papers indexed once; ``select`` per subscriber, ``select_many`` in bulk."""
+
+    def __init__(
+        self,
+        papers: Sequence[Paper],
+        settings: SelectionConfig | None = None,
+        *,
+        weights: Weights | None = None,
+        index_params: IndexParams | None = None,
+    ) -> None:
+        self.settings = settings or SelectionConfig()
+        self.w = weights or Weights()
+        # One entry per canonical id (first wins): a paper is never listed twice.
+        seen: dict[str, Paper] = {}
+        for p in papers:
+            seen.setdefault(p.id, p)
+        self.papers: list[Paper] = list(seen.values())
+        self.pos: dict[str, int] = {p.id: i for i, p in enumerate(self.papers)}
+        self.n = len(self.papers)
+        gc_was_on = gc.isenabled()
+        gc.disable()  # building the index allocates ~10^6 acyclic objects
+        try:
+            self.index = Index(self.papers, index_params)
+        finally:
+            if gc_was_on:
+                gc.enable()
+        self._cat_hits: dict[tuple[str, tuple[str, ...]], bool] = {}
+        self._keywords: dict[
+            str, tuple[tuple[str, str, tuple[str, ...]], tuple[str, ...], tuple[str, ...]]
+        ] = {}
+        self._nothing = np.zeros(self.n, dtype=bool)  # "no paper blocked", never written
+        self._queries: dict[tuple[str, tuple[str, ...]], _Query | None] = {}
+        self._phrase_masks: dict[str, np.ndarray] = {}
+        self._category_masks: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
+        self._author_hits: dict[str, tuple[tuple[int, str], ...]] = {}
+        # Author index: surname reading -> [(doc, name as written)].
+        self._authors: dict[str, list[tuple[int, str]]] = {}
+        for i, p in enumerate(self.papers):
+            for name in p.authors:
+                for s in surnames(name):
+                    self._authors.setdefault(s, []).append((i, name))
+        cat_lists: dict[str, tuple[list[int], list[int]]] = {}
+        for i, p in enumerate(self.papers):
+            for j, c in enumerate(dict.fromkeys(p.categories)):
+                entry = cat_lists.setdefault(c, ([], []))
+                if j == 0:
+                    entry[0].append(i)
+                entry[1].append(i)
+        self._cat_docs = {
+            c: (np.array(a, dtype=np.int64), np.array(b, dtype=np.int64))
+            for c, (a, b) in cat_lists.items()
+        }
+        # Expansion matrix: cosine between papers + same-primary-category prior.
+        prim = [p.categories[0] if p.categories else "" for p in self.papers]
+        codes = {c: k for k, c in enumerate(sorted(set(prim)))}
+        onehot = sparse.csr_matrix(
+            (np.ones(self.n, dtype=np.float32), (np.arange(self.n), [codes[c] for c in prim])),
+            shape=(self.n, max(len(codes), 1)),
+        )
+        unit = self.index.unit
+        expand = (unit @ unit.T).toarray().astype(np.float32) * self.w.prf
+        same = (onehot @ onehot.T).toarray().astype(np.float32)
+        has_cat = np.array([bool(c) for c in prim], dtype=np.float32)
+        expand += self.w.category_prior * same * has_cat[:, None] * has_cat[None, :]
+        self._expand = expand
+        self._norm = 1.0 / (self.w.lexical + self.w.prf + self.w.category_prior)
+        ups = np.array([p.upvotes or 0 for p in self.papers], dtype=np.float64)
+        self._upvotes = ups
+        top = float(ups.max()) if self.n else 0.0
+        self._trend = (np.log1p(ups) / math.log1p(top)).astype(np.float32) if top > 0 else None
+        self.semantic = None
+        if self.settings.semantic or self.settings.semantic_model:
+            from .semantic import SemanticScorer  # imports sentence-transformers lazily
+
+            self.semantic = SemanticScorer(self.papers, self.settings)
+
+    # ------------------------------------------------------------------ queries
+    def _query(self, interest: Interest) -> _Query | None:
+        key = (interest.description, interest.keywords)
+        if key in self._queries:
+            return self._queries[key]
+        w = self.w
+        feats: dict[str, float] = {}
+        desc = analyze_with_surface(interest.description, QUERY_STOPWORDS)
+        terms: dict[str, str] = {}
+        for st, surface in desc:
+            if st not in terms:
+                terms[st] = surface
+                feats[st] = w.description
+        for bg in bigrams([st for st, _ in desc]):
+            feats[bg] = w.description_bigram
+        kws: list[tuple[str, str, tuple[str, ...]]] = []
+        for kw in interest.keywords:
+            parsed = self._keywords.get(kw)
+            if parsed is None:
+                toks = tuple(analyze(kw, QUERY_STOPWORDS))
+                parsed = self._keywords[kw] = (
+                    (f'"{kw.strip()}"', " " + " ".join(toks) + " ", toks),
+                    tuple(set(toks)),
+                    tuple(set(bigrams(list(toks)))),
+                )
+            if not parsed[0][2]:
+                continue
+            kws.append(parsed[0])
+            for st in parsed[1]:
+                feats[st] = feats.get(st, 0.0) + w.keyword
+            for bg in parsed[2]:
+                feats[bg] = feats.get(bg, 0.0) + w.keyword_bigram
+        query: _Query | None = None
+        if feats:
+            query = _Query(
+                features=tuple(feats),
+                weights=tuple(feats.values()),
+                keywords=tuple(kws),
+                terms=tuple((st, f'"{surface}"') for st, surface in terms.items()),
+                description=interest.description,
+                raw_keywords=interest.keywords,
+            )
+        self._queries[key] = query
+        return query
+
+    def _phrase_mask(self, term: str) -> np.ndarray:
+        """Papers whose title or abstract contains ``term`` (as a phrase, or a category)."""
+        mask = self._phrase_masks.get(term)
+        if mask is None:
+            t = term.strip()
+            if _CATEGORY.match(t) and ("." in t or t.endswith("*")):
+                mask = self._category_mask((t,))[1]
+            else:
+                mask = self._phrase_docs(phrase_key(t))
+            self._phrase_masks[term] = mask
+        return mask
+
+    def _postings(self, feature: str) -> np.ndarray:
+        col = self.index.vocab.get(feature)
+        if col is None:
+            return np.zeros(0, dtype=np.int32)
+        wt = self.index.weights_t
+        return wt.indices[wt.indptr[col] : wt.indptr[col + 1]]
+
+    def _phrase_docs(self, key: str) -> np.ndarray:
+        """Mask of papers whose title or abstract has the stemmed phrase ``key``."""
+        mask = np.zeros(self.n, dtype=bool)
+        toks = key.split()
+        if not toks:
+            return mask
+        feats = [toks[0]] if len(toks) == 1 else bigrams(toks)
+        docs = self._postings(feats[0])
+        for f in feats[1:]:
+            docs = np.intersect1d(docs, self._postings(f), assume_unique=True)
+        if len(toks) > 2:  # every pair present; check the whole phrase in order
+            keys = self.index.keys
+            docs = np.array([d for d in docs.tolist() if key in keys[d]], dtype=np.int64)
+        mask[docs] = True
+        return mask
+
+    def _category_mask(self, patterns: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """(primary category matches, any category matches) for wildcard patterns."""
+        got = self._category_masks.get(patterns)
+        if got is None:
+            prim = np.zeros(self.n, dtype=bool)
+            anyc = np.zeros(self.n, dtype=bool)
+            for cat, (prim_docs, any_docs) in self._cat_docs.items():
+                if self._cat_in(cat, patterns):
+                    prim[prim_docs] = True
+                    anyc[any_docs] = True
+            got = (prim, anyc)
+            self._category_masks[patterns] = got
+        return got
+
+    def _followed(self, author: str) -> tuple[tuple[int, str], ...]:
+        hits = self._author_hits.get(author)
+        if hits is None:
+            found: dict[int, str] = {}
+            for s in surnames(author):
+                for doc, name in self._authors.get(s, ()):
+                    if doc not in found and names_match(author, name):
+                        found[doc] = name
+            hits = tuple(found.items())
+            self._author_hits[author] = hits
+        return hits
+
+    # ------------------------------------------------------------------ scoring
+    def _score_rows(self, queries: list[_Query]) -> tuple[_Scored, np.ndarray, np.ndarray]:
+        """Scores for a batch of queries: the lexical matrix (rows = queries), and each
+        row's best ``TOP`` papers (indices, final scores) in descending order. Whole
+        rows of final scores are computed on demand (``_Scored.row``)."""
+        m = len(queries)
+        k = min(TOP, self.n)
+        if m == 0 or self.n == 0:
+            z = np.zeros((m, self.n), dtype=np.float32)
+            zi = np.zeros((m, 0), dtype=np.int64)
+            return _Scored(self, z, zi, z[:, :0]), zi, z[:, :0]
+        lex = (self._query_matrix(queries) @ self.index.weights_t).toarray()  # (m, n) 0..1
+        if self.semantic is not None:
+            sem = self.semantic.scores([q.text for q in queries])
+            lex = (1.0 - self.w.semantic) * lex + self.w.semantic * sem * (lex > 0)
+            lex += self.w.semantic * sem * (sem >= self.semantic.threshold) * (lex == 0)
+        # One partial sort: each row's TOP best lexical papers. The expansion feedback
+        # comes from their first prf_docs; the fast path re-ranks them by final score.
+        if k < self.n:
+            cand = np.argpartition(-lex, k - 1, axis=1)[:, :k]
+        else:
+            cand = np.tile(np.arange(self.n), (m, 1))
+        cand_lex = np.take_along_axis(lex, cand, axis=1)
+        order = np.lexsort((cand, -cand_lex), axis=-1)
+        cand = np.take_along_axis(cand, order, axis=1)
+        cand_lex = np.take_along_axis(cand_lex, order, axis=1)
+        p = min(self.w.prf_docs, k)
+        top = cand[:, :p]
+        present = cand_lex[:, :p] > 0
+        cnt = present.sum(axis=1, keepdims=True).astype(np.float32)
+        wts = np.where(present, 1.0 / np.maximum(cnt, 1.0), 0.0).astype(np.float32)
+        scored = _Scored(self, lex, top, wts)
+        # Final scores at the candidates only: lexical + weighted expansion rows.
+        expand = self._expand[top[:, :, None], cand[:, None, :]]  # (m, p, k)
+        bestv = self.w.lexical * cand_lex + np.einsum("mp,mpk->mk", wts, expand)
+        bestv *= np.float32(self._norm)
+        bestv[cand_lex <= 0] = 0.0
+        order = np.lexsort((cand, -bestv), axis=-1)  # best first, ties by position
+        return (
+            scored,
+            np.take_along_axis(cand, order, axis=1),
+            np.take_along_axis(bestv, order, axis=1),
+        )
+
+    def _query_matrix(self, queries: list[_Query]) -> sparse.csr_matrix:
+        """Queries as rows over the vocabulary, each divided by its best possible score.
+
+        A query's best possible score is what a paper with every feature saturated would
+        get; features no candidate has count at the idf of an unseen feature.
+        """
+        m = len(queries)
+        lens = np.fromiter((len(q.features) for q in queries), np.int64, m)
+        total = int(lens.sum())
+        vocab = self.index.vocab
+        cols = np.fromiter((vocab.get(f, -1) for q in queries for f in q.features), np.int64, total)
+        vals = np.fromiter((v for q in queries for v in q.weights), np.float64, total)
+        known = cols >= 0
+        idf = np.where(known, self.index.idf[np.where(known, cols, 0)], self.index.idf_unseen)
+        row = np.repeat(np.arange(m), lens)
+        best = np.bincount(row, weights=vals * idf, minlength=m) * (self.index.params.k1 + 1.0)
+        vals = vals / np.maximum(best, 1e-12)[row]
+        indptr = np.zeros(m + 1, dtype=np.int64)
+        indptr[1:] = np.cumsum(np.bincount(row[known], minlength=m))
+        return sparse.csr_matrix(
+            (vals[known].astype(np.float32), cols[known], indptr),
+            shape=(m, len(vocab)),
+        )
+
+    # ------------------------------------------------------------------ public API
+    def select(
+        self,
+        subscriber: Subscriber,
+        *,
+        edition: str,
+        edition_date: date,
+        exclude_ids: Collection[str] = (),
+        feedback: Mapping[str, int] | None = None,
+        feedback_papers: Sequence[Paper] = (),
+    ) -> Digest:
+        """The digest for one subscriber: sections per interest, within quotas."""
+        key = subscriber.email.lower()
+        return self.select_many(
+            [subscriber],
+            edition=edition,
+            edition_date=edition_date,
+            exclude_ids={key: exclude_ids} if exclude_ids else None,
+            feedback={key: feedback} if feedback else None,
+            feedback_papers=feedback_papers,
+        )[0]
+
+    def select_many(
+        self,
+        subscribers: Iterable[Subscriber],
+        *,
+        edition: str,
+        edition_date: date,
+        exclude_ids: Mapping[str, Collection[str]] | None = None,
+        feedback: Mapping[str, Mapping[str, int]] | None = None,
+        feedback_papers: Sequence[Paper] = (),
+        chunk: int = 512,
+    ) -> list[Digest]:
+        """Digests for many subscribers at once (one sparse product per chunk).
+
+        ``exclude_ids`` and ``feedback`` are keyed by lower-cased subscriber email.
+        """
+        subs = list(subscribers)
+        fb_papers = {p.id: p for p in feedback_papers}
+        # Picks are acyclic; the cyclic GC would only re-walk the index on every
+        # collection (~1/3 of the time at 10,000 subscribers), so it pauses here.
+        gc_was_on = gc.isenabled()
+        gc.disable()
+        try:
+            return self._select_many(
+                subs,
+                edition=edition,
+                edition_date=edition_date,
+                exclude_ids=exclude_ids,
+                feedback=feedback,
+                fb_papers=fb_papers,
+                chunk=chunk,
+            )
+        finally:
+            if gc_was_on:
+                gc.enable()
+
+    def _prepare(self, part: list[Subscriber]) -> _Batch:
+        """Rows (one per interest, plus trending) and their queries for a chunk."""
+        batch = _Batch()
+        for si, sub in enumerate(part):
+            mine: list[int] = []
+            for interest in sub.interests:
+                q = self._query(interest)
+                mine.append(len(batch.rows))
+                batch.rows.append(_Row(si, interest, q, interest.trending, interest.name))
+                batch.qrow.append(len(batch.queries) if q is not None else -1)
+                if q is not None:
+                    batch.queries.append(q)
+            if sub.trending:
+                mine.append(len(batch.rows))
+                batch.rows.append(
+                    _Row(si, Interest(name=TRENDING_SECTION), None, True, TRENDING_SECTION)
+                )
+                batch.qrow.append(-1)
+            batch.by_sub.append(mine)
+        return batch
+
+    def _select_many(
+        self,
+        subs: list[Subscriber],
+        *,
+        edition: str,
+        edition_date: date,
+        exclude_ids: Mapping[str, Collection[str]] | None,
+        feedback: Mapping[str, Mapping[str, int]] | None,
+        fb_papers: Mapping[str, Paper],
+        chunk: int,
+    ) -> list[Digest]:
+        out: list[Digest] = []
+        parts = [subs[i : i + chunk] for i in range(0, len(subs), chunk)]
+        if not parts:
+            return out
+        for part in parts:
+            batch = self._prepare(part)
+            scored, best_arr, bestv_arr = self._score_rows(batch.queries)
+            best, bestv = best_arr.tolist(), bestv_arr.tolist()  # one conversion per chunk
+            qrow = batch.qrow
+            for si, sub in enumerate(part):
+                key = sub.email.lower()
+                mine = batch.by_sub[si]
+                out.append(
+                    self._assemble(
+                        sub,
+                        [batch.rows[r] for r in mine],
+                        [
+                            (scored.row(qrow[r]), best[qrow[r]], bestv[qrow[r]])
+                            if qrow[r] >= 0
+                            else None
+                            for r in mine
+                        ],
+                        edition=edition,
+                        edition_date=edition_date,
+                        exclude_ids=(exclude_ids or {}).get(key, ()),
+                        feedback=(feedback or {}).get(key),
+                        feedback_papers=fb_papers,
+                    )
+                )
+        return out
+
+    # ------------------------------------------------------------------ assembly
+    def _feedback_delta(
+        self, feedback: Mapping[str, int], papers: Mapping[str, Paper]
+    ) -> np.ndarray | None:
+        likes: list[sparse.csr_matrix] = []
+        dislikes: list[sparse.csr_matrix] = []
+        for pid, vote in feedback.items():
+            if not vote:
+                continue
+            if pid in self.pos:
+                vec = self.index.unit[self.pos[pid]]
+            elif pid in papers:
+                vec = self.index.vector(papers[pid])
+            else:
+                continue
+            (likes if vote > 0 else dislikes).append(vec)
+        if not likes and not dislikes:
+            return None
+        delta = np.zeros(self.n, dtype=np.float32)
+        unit_t = self.index.unit.T
+        for group, sign in ((likes, 1.0), (dislikes, -1.0)):
+            if group:
+                sims = (sparse.vstack(group) @ unit_t).toarray().mean(axis=0)
+                delta += np.float32(sign * self.w.feedback) * sims.astype(np.float32)
+        return delta
+
+    def _assemble(
+        self,
+        sub: Subscriber,
+        rows: list[_Row],
+        row_scores: list[tuple[Callable[[], np.ndarray], list[int], list[float]] | None],
+        *,
+        edition: str,
+        edition_date: date,
+        exclude_ids: Collection[str],
+        feedback: Mapping[str, int] | None,
+        feedback_papers: Mapping[str, Paper],
+    ) -> Digest:
+        blocked_ids = [i for i in map(self.pos.get, exclude_ids) if i is not None]
+        candidates = self.n - len(set(blocked_ids))
+
+        def empty(reason: str) -> Digest:
+            return Digest(sub, edition, edition_date, (), reason, candidates)
+
+        if candidates == 0:
+            return empty(NO_CANDIDATES)
+        if not rows:
+            return empty("the subscriber has no interests and trending is off")
+        blocked = self._nothing
+        if blocked_ids or sub.exclude:
+            blocked = np.zeros(self.n, dtype=bool)
+            blocked[blocked_ids] = True
+            for term in sub.exclude:
+                blocked |= self._phrase_mask(term)
+        delta = self._feedback_delta(feedback, feedback_papers) if feedback else None
+        budget = max(sub.max_papers, 0)
+        picked: dict[int, tuple[int, float, list[str]]] = {}  # doc -> (row, score, reasons)
+        counts = [0] * len(rows)
+
+        # 1. followed authors: always in, first, within the total budget.
+        for r, row in enumerate(rows):
+            for author in row.interest.authors:
+                for doc, name in self._followed(author):
+                    if blocked[doc] or doc in picked or len(picked) >= budget:
+                        continue
+                    if any(self._phrase_mask(t)[doc] for t in row.interest.exclude):
+                        continue
+                    picked[doc] = (r, 1.0, [f"follows author {name}"])
+                    counts[r] += 1
+
+        # 2. round-robin across sections: each round every section offers its best
+        # remaining paper; higher scores claim first (a paper appears once).
+        iters: list[tuple[int, Iterator[tuple[int, float]]]] = []
+        for r, row in enumerate(rows):
+            bad = blocked
+            if row.interest.exclude:
+                bad = blocked.copy()
+                for term in row.interest.exclude:
+                    bad |= self._phrase_mask(term)
+            threshold = max(sub.min_score, 0.0) if not row.trending or row.query else 0.0
+            iters.append((r, self._candidates(row, row_scores[r], bad, threshold, delta)))
+        while iters and len(picked) < budget:
+            offers: list[tuple[float, int, int]] = []
+            alive: list[tuple[int, Iterator[tuple[int, float]]]] = []
+            for r, it in iters:
+                quota = rows[r].interest.max_papers
+                if quota is not None and counts[r] >= quota:
+                    continue
+                for doc, score in it:
+                    if doc not in picked:
+                        offers.append((-score, r, doc))
+                        alive.append((r, it))
+                        break
+            offers.sort()
+            for neg, r, doc in offers:
+                if len(picked) >= budget:
+                    break
+                if doc not in picked:  # else a better-scoring section took it this round
+                    picked[doc] = (r, -neg, [])
+                    counts[r] += 1
+            iters = alive
+
+        if not picked:
+            any_scored = any(
+                next(self._candidates(row, row_scores[r], blocked, 0.0, delta), None)
+                for r, row in enumerate(rows)
+            )
+            if not any_scored and not any(row.interest.authors for row in rows):
+                if all(row.trending and row.query is None for row in rows):
+                    return empty("no trending papers (no Hugging Face upvotes among candidates)")
+                return empty("no paper matched any interest")
+            return empty(f"nothing scored above min_score {sub.min_score:g}")
+
+        per_row: list[list[Pick]] = [[] for _ in rows]
+        papers = self.papers
+        for doc, (r, score, reasons) in picked.items():
+            row = rows[r]
+            reasons += self._reasons(row, doc, delta)
+            score = round(score, 4) if 0.0 <= score <= 1.0 else min(max(score, 0.0), 1.0)
+            per_row[r].append(Pick(papers[doc], score, row.name, tuple(reasons)))
+        sections = tuple(
+            Section(rows[r].name, tuple(picks)) for r, picks in enumerate(per_row) if picks
+        )
+        return Digest(sub, edition, edition_date, sections, None, candidates)
+
+    def _candidates(
+        self,
+        row: _Row,
+        got: tuple[Callable[[], np.ndarray], list[int], list[float]] | None,
+        bad: np.ndarray,
+        threshold: float,
+        delta: np.ndarray | None,
+    ) -> Iterator[tuple[int, float]]:
+        """(paper, score) for one section, best first, above ``threshold``, not ``bad``."""
+        seen: set[int] = set()
+        plain = delta is None and not self.settings.trending_boost
+        if plain and got is not None and not row.trending and not row.interest.categories:
+            # Fast path: the batch's best papers for this interest, already ranked.
+            val = got[2]
+            for doc, v in zip(got[1], val, strict=True):
+                if v <= threshold:
+                    return
+                if not bad[doc]:
+                    seen.add(doc)
+                    yield doc, v
+            if not val or val[-1] <= 0.0:
+                return  # every paper with a score was in the list
+        # Whole row: custom scoring, or more papers wanted than the batch kept.
+        s = self._row_scores(row, got[0]() if got is not None else None, delta)
+        if s is None:
+            return
+        ok = np.flatnonzero((s > threshold) & ~bad)
+        vals = s[ok]
+        if len(ok) > TOP:  # usually a few are wanted: rank the best TOP first
+            first = np.argpartition(-vals, TOP - 1)[:TOP]
+            rest = np.ones(len(ok), dtype=bool)
+            rest[first] = False
+            groups = [first, np.flatnonzero(rest)]
+        else:
+            groups = [np.arange(len(ok))]
+        for g in groups:
+            g = g[np.lexsort((ok[g], -vals[g]))]  # best first, ties by position
+            for doc, v in zip(ok[g].tolist(), vals[g].tolist(), strict=True):
+                if doc not in seen:
+                    yield doc, v
+
+    def _row_scores(
+        self, row: _Row, lexical: np.ndarray | None, delta: np.ndarray | None
+    ) -> np.ndarray | None:
+        w = self.w
+        interest = row.interest
+        s: np.ndarray | None = None
+        if lexical is not None:
+            s = lexical
+        elif interest.categories:
+            prim, anyc = self._category_mask(interest.categories)
+            s = np.where(prim, w.category_only, np.where(anyc, 0.7 * w.category_only, 0.0))
+            s = s.astype(np.float32)
+        if row.trending:
+            if self._trend is None:
+                return None
+            trend = self._trend
+            s = trend.copy() if s is None else np.where(s > 0, 0.5 * s + 0.5 * trend, 0.0)
+            s[self._upvotes <= 0] = 0.0
+            return s
+        if s is None:
+            return None
+        if lexical is not None and interest.categories:
+            prim, anyc = self._category_mask(interest.categories)
+            s = np.where(anyc, s**w.in_category, s * w.out_of_category).astype(np.float32)
+        if self.settings.trending_boost and self._trend is not None:
+            s = np.where(s > 0, s + self.settings.trending_boost * self._trend, 0.0)
+        if delta is not None:
+            s = np.where(s > 0, np.maximum(s + delta, 1e-6), 0.0)
+        return np.minimum(s, 1.0)
+
+    def _reasons(self, row: _Row, doc: int, delta: np.ndarray | None) -> list[str]:
+        out: list[str] = []
+        q = row.query
+        paper = self.papers[doc]
+        if q is not None:
+            stems = self.index.stems[doc]
+            hits = []
+            covered: set[str] = set()
+            for kw, pk, toks in q.keywords:
+                # Words first (a set lookup), the phrase (a substring search) only then.
+                if toks[0] in stems if len(toks) == 1 else pk in self.index.keys[doc]:
+                    hits.append(kw)
+                    covered.update(toks)
+            extra = 0
+            for st, surf in q.terms:
+                if st in stems and st not in covered:
+                    hits.append(surf)
+                    extra += 1
+                    if extra >= 4:
+                        break
+            if hits:
+                out.append("matched " + ", ".join(hits))
+            elif self.semantic is not None:
+                out.append("similar in meaning to this interest")
+        if row.interest.categories:
+            match = [c for c in paper.categories if self._cat_in(c, row.interest.categories)]
+            if match:
+                out.append("category " + ", ".join(match))
+        if row.trending or self.settings.trending_boost:
+            ups = int(self._upvotes[doc])
+            if ups > 0:
+                out.append(f"trending: {ups} upvotes")
+        if delta is not None and delta[doc] > 0.05 * self.w.feedback:
+            out.append("similar to papers you liked")
+        return out
+
+    def _cat_in(self, cat: str, patterns: tuple[str, ...]) -> bool:
+        """``cs.LG`` against ``cs.LG``, ``cs.*``, ``cs`` (a whole archive) or any glob."""
+        key = (cat, patterns)
+        hit = self._cat_hits.get(key)
+        if hit is None:
+            hit = self._cat_hits[key] = self._cat_match(cat, patterns)
+        return hit
+
+    @staticmethod
+    def _cat_match(cat: str, patterns: tuple[str, ...]) -> bool:
+        c = cat.lower()
+        for pat in (p.strip().lower() for p in patterns):
+            if c == pat or c.startswith(pat + ".") or fnmatch.fnmatchcase(c, pat):
+                return True
+            if pat.endswith(".*") and c == pat[:-2]:  # "astro-ph.*" covers old "astro-ph"
+                return True
+        return False

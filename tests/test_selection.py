@@ -1,0 +1,379 @@
+"""Selection: ranking, reasons, quotas, thresholds, exclusions, authors, categories,
+trending, feedback, batch == single, and a check on a real arXiv day."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date
+
+import pytest
+
+from newsletter.config import SelectionConfig
+from newsletter.models import Interest, Paper, Subscriber
+from newsletter.selection import NO_CANDIDATES, TRENDING_SECTION, Selector, names_match
+
+DAY = date(2024, 11, 28)
+
+
+def paper(pid: str, title: str, abstract: str = "", **kw) -> Paper:
+    return Paper(id=pid, title=title, abstract=abstract, **kw)
+
+
+PAPERS = [
+    paper(
+        "ts1",
+        "Transformers for long-horizon time series forecasting",
+        "We forecast multivariate time series with a patch-based transformer.",
+        categories=("cs.LG", "stat.ML"),
+        authors=("Alice Smith",),
+    ),
+    paper(
+        "ts2",
+        "A benchmark of forecasting models",
+        "Series of experiments on energy demand; time budget limits apply.",
+        categories=("cs.LG",),
+    ),
+    paper(
+        "q1",
+        "Surface codes for quantum error correction",
+        "Logical qubits protected by surface codes under circuit-level noise.",
+        categories=("quant-ph",),
+        authors=("LeCun, Yann",),
+    ),
+    paper(
+        "q2",
+        "Entanglement distillation on photonic qubits",
+        "Entangled photon pairs and qubits in a quantum network.",
+        categories=("quant-ph", "physics.optics"),
+    ),
+    paper(
+        "g1",
+        "Gravitational waves from binary black hole mergers",
+        "We search LIGO data for gravitational waves emitted by black holes.",
+        categories=("gr-qc", "astro-ph.HE"),
+    ),
+    paper(
+        "v1",
+        "Object detection in aerial images",
+        "A detector for small objects in drone images.",
+        categories=("cs.CV",),
+        signals={"upvotes": 118},
+    ),
+    paper(
+        "v2",
+        "Diffusion models for image generation",
+        "Text-to-image diffusion with fewer sampling steps.",
+        categories=("cs.CV", "cs.LG"),
+        signals={"upvotes": 40},
+    ),
+]
+
+TS = Interest(
+    name="Forecasting",
+    description="Forecasting time series with deep learning.",
+    keywords=("time series", "forecasting"),
+)
+QUANTUM = Interest(
+    name="Quantum",
+    description="Quantum computing hardware.",
+    keywords=("qubits", "error correction"),
+)
+
+
+def sub(*interests: Interest, **kw) -> Subscriber:
+    return Subscriber(email="reader@example.org", interests=interests, **kw)
+
+
+@pytest.fixture(scope="module")
+def selector() -> Selector:
+    return Selector(PAPERS, SelectionConfig())
+
+
+def pick_ids(digest) -> list[str]:
+    return [p.paper.id for p in digest.picks]
+
+
+def test_phrase_and_title_match_ranks_first_with_reasons(selector: Selector) -> None:
+    d = selector.select(sub(TS), edition="2024-11-28", edition_date=DAY)
+    ids = pick_ids(d)
+    assert ids[0] == "ts1"  # phrase "time series" + stemmed "forecasting" in the title
+    assert "ts2" in ids  # words only, scattered: lower
+    top = d.picks[0]
+    assert top.interest == "Forecasting"
+    assert top.reasons[0].startswith('matched "time series", "forecasting"')
+    assert d.sections[0].interest == "Forecasting"
+    assert d.candidates == len(PAPERS) and d.empty_reason is None
+
+
+def test_scores_are_in_unit_range_and_sorted(selector: Selector) -> None:
+    d = selector.select(sub(TS, QUANTUM), edition="e", edition_date=DAY)
+    for section in d.sections:
+        scores = [p.score for p in section.picks]
+        assert scores == sorted(scores, reverse=True)
+        assert all(0.0 < s <= 1.0 for s in scores)
+
+
+def test_sections_per_interest_and_a_paper_appears_once() -> None:
+    both = Interest(name="Both", keywords=("qubits", "time series"))
+    s = Selector(PAPERS)
+    d = s.select(sub(TS, QUANTUM, both), edition="e", edition_date=DAY)
+    ids = pick_ids(d)
+    assert len(ids) == len(set(ids))
+    assert [sec.interest for sec in d.sections][:2] == ["Forecasting", "Quantum"]
+    assert {"ts1", "q1", "q2"} <= set(ids)
+
+
+def test_quotas_total_and_per_interest(selector: Selector) -> None:
+    wide = Interest(name="Wide", description="images objects models qubits series waves")
+    d = selector.select(sub(wide, max_papers=3), edition="e", edition_date=DAY)
+    assert len(d.picks) == 3
+    capped = Interest(name="Wide", description=wide.description, max_papers=2)
+    d = selector.select(sub(capped, TS, max_papers=10), edition="e", edition_date=DAY)
+    assert len(d.sections[0].picks) == 2
+    assert any(sec.interest == "Forecasting" for sec in d.sections)
+
+
+def test_round_robin_shares_the_budget_between_sections(selector: Selector) -> None:
+    d = selector.select(sub(TS, QUANTUM, max_papers=2), edition="e", edition_date=DAY)
+    assert {sec.interest for sec in d.sections} == {"Forecasting", "Quantum"}
+
+
+def test_min_score_empties_with_reason(selector: Selector) -> None:
+    d = selector.select(sub(TS, min_score=0.99), edition="e", edition_date=DAY)
+    assert d.is_empty
+    assert d.empty_reason == "nothing scored above min_score 0.99"
+
+
+def test_no_match_says_so(selector: Selector) -> None:
+    d = selector.select(
+        sub(Interest(name="x", keywords=("zymurgy",))), edition="e", edition_date=DAY
+    )
+    assert d.is_empty and d.empty_reason == "no paper matched any interest"
+
+
+def test_no_candidates_and_already_sent(selector: Selector) -> None:
+    empty = Selector([]).select(sub(TS), edition="e", edition_date=DAY)
+    assert empty.empty_reason == NO_CANDIDATES and empty.candidates == 0
+    all_sent = selector.select(
+        sub(TS), edition="e", edition_date=DAY, exclude_ids=[p.id for p in PAPERS]
+    )
+    assert all_sent.empty_reason == NO_CANDIDATES
+    d = selector.select(sub(TS), edition="e", edition_date=DAY, exclude_ids={"ts1"})
+    assert "ts1" not in pick_ids(d) and pick_ids(d)[0] == "ts2"
+    assert d.candidates == len(PAPERS) - 1
+
+
+def test_exclude_terms_interest_subscriber_and_category(selector: Selector) -> None:
+    kw = Interest(name="Q", keywords=("qubits",), exclude=("surface codes",))
+    assert pick_ids(selector.select(sub(kw), edition="e", edition_date=DAY)) == ["q2"]
+    d = selector.select(sub(QUANTUM, exclude=("photonic",)), edition="e", edition_date=DAY)
+    assert "q2" not in pick_ids(d) and "q1" in pick_ids(d)
+    d = selector.select(sub(QUANTUM, exclude=("physics.*",)), edition="e", edition_date=DAY)
+    assert "q2" not in pick_ids(d)
+
+
+@pytest.mark.parametrize(
+    "candidate",
+    ["Y. LeCun", "LeCun, Yann", "Yann Le Cun", "LECUN Yann", "Yann LéCun", "Y LeCun"],
+)
+def test_author_names_match(candidate: str) -> None:
+    assert names_match("Yann LeCun", candidate)
+
+
+@pytest.mark.parametrize("candidate", ["Yves LeCun", "Yann Lecunn", "Yann Bengio", "LeCun"])
+def test_author_names_do_not_match(candidate: str) -> None:
+    assert not names_match("Yann LeCun", candidate)
+
+
+def test_followed_author_is_always_included_first(selector: Selector) -> None:
+    people = Interest(name="People", authors=("Yann LeCun",))
+    d = selector.select(
+        sub(TS, people, min_score=0.99, max_papers=1), edition="e", edition_date=DAY
+    )
+    assert pick_ids(d) == ["q1"]
+    assert d.picks[0].reasons[0] == "follows author LeCun, Yann"
+    assert d.sections[0].interest == "People"
+
+
+def test_followed_author_inside_a_topic_interest(selector: Selector) -> None:
+    ts = Interest(name="TS", keywords=("forecasting",), authors=("A. Smith",))
+    d = selector.select(sub(ts), edition="e", edition_date=DAY)
+    assert d.picks[0].paper.id == "ts1"
+    assert "follows author Alice Smith" in d.picks[0].reasons
+
+
+def test_categories_boost_and_penalise_without_dropping(selector: Selector) -> None:
+    words = Interest(name="I", keywords=("images",))
+    plain = selector.select(sub(words), edition="e", edition_date=DAY)
+    boosted = selector.select(
+        sub(Interest(name="I", keywords=("images",), categories=("cs.C*",))),
+        edition="e",
+        edition_date=DAY,
+    )
+    elsewhere = selector.select(
+        sub(Interest(name="I", keywords=("images",), categories=("math.*",))),
+        edition="e",
+        edition_date=DAY,
+    )
+    assert pick_ids(plain) == pick_ids(boosted) == pick_ids(elsewhere)  # nothing dropped
+    assert boosted.picks[0].score > plain.picks[0].score > elsewhere.picks[0].score
+    assert "category cs.CV" in boosted.picks[0].reasons
+
+
+def test_category_only_interest_uses_wildcards(selector: Selector) -> None:
+    d = selector.select(
+        sub(Interest(name="Astro", categories=("astro-ph.*",))), edition="e", edition_date=DAY
+    )
+    assert pick_ids(d) == ["g1"]  # cross-listed in astro-ph.HE
+    assert d.picks[0].reasons == ("category astro-ph.HE",)
+
+
+def test_trending_section_by_upvotes(selector: Selector) -> None:
+    d = selector.select(sub(TS, trending=True), edition="e", edition_date=DAY)
+    names = [s.interest for s in d.sections]
+    assert names == ["Forecasting", TRENDING_SECTION]
+    trending = d.sections[1].picks
+    assert [p.paper.id for p in trending] == ["v1", "v2"]
+    assert "trending: 118 upvotes" in trending[0].reasons
+
+
+def test_trending_without_upvotes_is_empty_with_reason() -> None:
+    s = Selector([p for p in PAPERS if not p.upvotes])
+    d = s.select(sub(trending=True), edition="e", edition_date=DAY)
+    assert d.is_empty and "no trending papers" in (d.empty_reason or "")
+
+
+def test_feedback_moves_the_ranking() -> None:
+    papers = [
+        paper("a", "Graph neural networks for molecules", "Message passing on molecular graphs."),
+        paper("b", "Graph neural networks for traffic", "Road network traffic flow prediction."),
+    ]
+    liked = paper("old1", "Traffic flow forecasting", "Predicting road traffic flow in cities.")
+    interest = Interest(name="GNN", keywords=("graph neural networks",))
+    s = Selector(papers)
+    before = pick_ids(s.select(sub(interest), edition="e", edition_date=DAY))
+    assert before[0] == "a"  # tie on the phrase; the molecule paper comes first
+    up = s.select(
+        sub(interest), edition="e", edition_date=DAY, feedback={"old1": 1}, feedback_papers=[liked]
+    )
+    assert pick_ids(up)[0] == "b"
+    assert "similar to papers you liked" in up.picks[0].reasons
+    down = s.select(
+        sub(interest),
+        edition="e",
+        edition_date=DAY,
+        feedback={"old1": -1},
+        feedback_papers=[liked],
+    )
+    assert pick_ids(down) == ["a", "b"]
+    assert down.picks[1].score < up.picks[0].score
+
+
+def test_select_many_equals_select(selector: Selector) -> None:
+    subs = [
+        Subscriber(email="a@x.org", interests=(TS,)),
+        Subscriber(email="b@x.org", interests=(QUANTUM,), max_papers=1),
+        Subscriber(email="c@x.org", interests=(TS, QUANTUM), trending=True),
+    ]
+    many = selector.select_many(
+        subs, edition="e", edition_date=DAY, exclude_ids={"c@x.org": ["ts1"]}
+    )
+    single = [
+        selector.select(s, edition="e", edition_date=DAY, exclude_ids=["ts1"] if i == 2 else ())
+        for i, s in enumerate(subs)
+    ]
+    assert many == single
+
+
+def test_exclusions_beyond_the_batch_top_fall_back_to_the_full_list() -> None:
+    papers = [paper(f"p{i:03d}", "quantum paper", "qubits " * (i + 1)) for i in range(90)]
+    s = Selector(papers)
+    best = pick_ids(s.select(sub(QUANTUM, max_papers=90), edition="e", edition_date=DAY))
+    sent = best[:60]  # more than the batch keeps per interest
+    d = s.select(sub(QUANTUM, max_papers=5), edition="e", edition_date=DAY, exclude_ids=sent)
+    assert pick_ids(d) == best[60:65]
+
+
+def test_whole_row_path_ranks_beyond_the_batch_top_in_order() -> None:
+    # Categories force the whole-row path; more papers than the batch keeps per interest.
+    papers = [
+        paper(f"p{i:03d}", "quantum paper", "qubits " * (i + 1), categories=("quant-ph",))
+        for i in range(100)
+    ]
+    s = Selector(papers)
+    fast = s.select(sub(QUANTUM, max_papers=100), edition="e", edition_date=DAY)
+    whole = s.select(
+        sub(
+            Interest(name="Q", keywords=QUANTUM.keywords, categories=("quant-ph",)),
+            max_papers=100,
+        ),
+        edition="e",
+        edition_date=DAY,
+    )
+    assert len(pick_ids(whole)) == 100
+    assert set(pick_ids(whole)) == set(pick_ids(fast))
+    assert pick_ids(whole)[-1] == pick_ids(fast)[-1] == "p000"  # the weakest match last
+    scores = [p.score for p in whole.picks]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_untrusted_text_does_not_break_indexing() -> None:
+    odd = [
+        paper("x1", "", ""),
+        paper("x2", "<script>alert(1)</script> \\alpha $x^2$", "Ünïcödé ☃ " * 50),
+        paper("x3", "量子计算", "中文摘要"),
+    ]
+    d = Selector(odd).select(
+        sub(Interest(name="u", keywords=("unicode", "script"))), edition="e", edition_date=DAY
+    )
+    assert pick_ids(d) == ["x2"]
+
+
+def test_default_path_does_not_import_torch() -> None:
+    code = (
+        "import sys\n"
+        "from newsletter.selection import Selector\n"
+        "from newsletter.models import Paper\n"
+        "Selector([Paper(id='1', title='t')])\n"
+        "bad = [m for m in ('torch', 'sentence_transformers') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_real_arxiv_day_quantum_profile(shared_data) -> None:
+    import re
+
+    import feedparser
+
+    feed = feedparser.parse(str(shared_data / "feeds" / "arxiv_rss_all-archives_2024-11-28.xml"))
+    papers = []
+    for e in feed.entries:
+        if e.get("arxiv_announce_type") not in ("new", "cross"):
+            continue
+        abstract = e.summary.split("Abstract:", 1)[-1]
+        papers.append(
+            paper(
+                re.sub(r"v\d+$", "", e.id.rsplit(":", 1)[-1]),
+                e.title,
+                abstract,
+                categories=tuple(t["term"] for t in e.tags),
+            )
+        )
+    assert len(papers) == 935
+    d = Selector(papers).select(
+        sub(
+            Interest(
+                name="Quantum",
+                description="Quantum computing, quantum information and entanglement.",
+                keywords=("qubits", "quantum circuits", "entanglement"),
+            )
+        ),
+        edition="e",
+        edition_date=DAY,
+    )
+    assert len(d.picks) == 10
+    in_quant_ph = sum("quant-ph" in p.paper.categories for p in d.picks)
+    assert in_quant_ph >= 8, [p.paper.title for p in d.picks]
+    assert all(p.reasons and p.reasons[0].startswith("matched ") for p in d.picks)
