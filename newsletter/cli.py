@@ -278,11 +278,12 @@ def preview(
         digest = next(iter(pipe.digests([ref])))
         rendered = pipe.render(digest)
         if digest.is_empty:
-            click.echo(
-                f"No email for {sub.email} in edition {digest.edition}: "
-                f"{digest.empty_reason or 'nothing to send'}",
-                err=True,
-            )
+            reason = digest.empty_reason or "nothing to send"
+            if store.count_papers() == 0:
+                reason = (
+                    "no papers are stored yet; run 'newsletter fetch' first (preview never fetches)"
+                )
+            click.echo(f"No email for {sub.email} in edition {digest.edition}: {reason}", err=True)
         if fmt == "json":
             data = json.dumps(_digest_json(digest, rendered.subject), indent=2, ensure_ascii=False)
             _emit(data, output)
