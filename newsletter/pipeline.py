@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import socket
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from .config import Config
@@ -44,6 +46,13 @@ log = logging.getLogger("newsletter")
 # Outcome states reported per subscriber.
 O_SENT, O_ALREADY, O_EMPTY, O_FAILED, O_RETRY = "sent", "already sent", "empty", "failed", "retry"
 O_INACTIVE, O_DRY = "inactive", "dry run"
+
+# Subscribers selected together (Selector.select_many) and looked up together in the store.
+SELECT_CHUNK = 256
+# Ledger rows prepared per transaction while sending.
+PREPARE_BATCH = 32
+# Messages composed ahead of the SMTP workers (bounded: memory stays flat).
+COMPOSE_AHEAD = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +91,56 @@ class RunReport:
 
 def zone(sub: Subscriber) -> ZoneInfo:
     return ZoneInfo(sub.timezone)
+
+
+_T = TypeVar("_T")
+_END = object()
+
+
+def ahead(items: Iterator[_T], depth: int) -> Iterator[_T]:
+    """Run ``items`` in a background thread, at most ``depth`` items ahead of the consumer.
+
+    An exception raised by ``items`` is raised in the consumer. Closing the consumer
+    (or dropping it) stops the producer at its next item and closes ``items``.
+    """
+    q: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def put(entry: tuple[bool, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((True, item)):
+                    return
+            put((True, _END))
+        except BaseException as err:  # handed to the consumer, raised there
+            put((False, err))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="compose-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            ok, item = q.get()
+            if not ok:
+                raise item
+            if item is _END:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 class Pipeline:
@@ -248,19 +307,36 @@ class Pipeline:
             else:
                 papers = self.store.papers(since=since, until=cutoff)
             selector = Selector(papers, self.config.selection)
-            for ref in members:
-                sub = ref.subscriber
-                exclude = set() if replay_ids is not None else self.store.sent_paper_ids(sub.email)
-                feedback = self.store.feedback(sub.email)
-                feedback_papers = [p for pid in feedback if (p := self.store.get_paper(pid))]
-                yield selector.select(
-                    sub,
-                    edition=ref.edition,
-                    edition_date=ref.edition_date,
-                    exclude_ids=exclude,
-                    feedback=feedback,
-                    feedback_papers=feedback_papers,
-                )
+            # In chunks: one sparse product per chunk and one query per table per chunk
+            # (per-subscriber select() + queries cost ~10x more: benchmarks/bench_pipeline.py).
+            for start in range(0, len(members), SELECT_CHUNK):
+                part = members[start : start + SELECT_CHUNK]
+                emails = [ref.subscriber.email for ref in part]
+                sent = {} if replay_ids is not None else self.store.sent_paper_ids_many(emails)
+                votes = self.store.feedback_many(emails)
+                voted = dict.fromkeys(pid for fb in votes.values() for pid in fb)
+                feedback_papers = [p for pid in voted if (p := self.store.get_paper(pid))]
+                by_edition: dict[tuple[str, date], list[Subscriber]] = {}
+                for ref in part:
+                    by_edition.setdefault((ref.edition, ref.edition_date), []).append(
+                        ref.subscriber
+                    )
+                chosen: dict[tuple[str, str], Digest] = {}
+                for (edition, edition_date), subs in by_edition.items():
+                    digests = selector.select_many(
+                        subs,
+                        edition=edition,
+                        edition_date=edition_date,
+                        exclude_ids={s.email.lower(): sent.get(s.email, ()) for s in subs},
+                        feedback={
+                            s.email.lower(): votes[s.email] for s in subs if s.email in votes
+                        },
+                        feedback_papers=feedback_papers,
+                    )
+                    for sub, digest in zip(subs, digests, strict=True):
+                        chosen[(sub.email, edition)] = digest
+                for ref in part:
+                    yield chosen[(ref.subscriber.email, ref.edition)]
 
     def render(self, digest: Digest) -> RenderedEmail:
         return self.renderer.render(digest, links=self.links(digest.subscriber))
@@ -333,7 +409,10 @@ class Pipeline:
         counts: dict[tuple[str, str], int] = {}
         cutoffs = {ref.subscriber.email: ref.cutoff for ref in todo}
 
-        def messages() -> Iterator[OutgoingMessage]:
+        def produce() -> Iterator[OutgoingMessage | Outcome]:
+            # Outcomes (empty, dry run) are yielded, not reported here: the consumer
+            # reports them, so progress callbacks stay on the delivery side.
+            batch: list[OutgoingMessage] = []
             for digest in self.digests(todo):
                 email = digest.subscriber.email
                 if digest.is_empty and not self.config.delivery.send_empty:
@@ -342,34 +421,48 @@ class Pipeline:
                         self.store.record_empty(
                             email, digest.edition, reason, cutoff=cutoffs[email]
                         )
-                    report(Outcome(email, digest.edition, O_EMPTY, detail=reason))
+                    yield Outcome(email, digest.edition, O_EMPTY, detail=reason)
                     continue
                 msg = self.compose(digest, self.render(digest), now=now)
                 counts[(email, digest.edition)] = len(msg.paper_ids)
                 if dry_run:
-                    report(
-                        Outcome(
-                            email,
-                            digest.edition,
-                            O_DRY,
-                            len(msg.paper_ids),
-                            detail=f"{len(msg.data):,} bytes, Message-ID <{msg.message_id}>",
-                        )
+                    yield Outcome(
+                        email,
+                        digest.edition,
+                        O_DRY,
+                        len(msg.paper_ids),
+                        detail=f"{len(msg.data):,} bytes, Message-ID <{msg.message_id}>",
                     )
                     continue
-                self.store.prepare_delivery(
-                    email,
-                    digest.edition,
-                    message_id=msg.message_id,
-                    paper_ids=msg.paper_ids,
-                    cutoff=cutoffs[email],
-                )
-                yield msg
+                batch.append(msg)
+                if len(batch) >= PREPARE_BATCH:
+                    yield from prepared(batch)
+                    batch = []
+            yield from prepared(batch)
+
+        def prepared(batch: list[OutgoingMessage]) -> list[OutgoingMessage]:
+            # Ledger rows for a batch in one transaction, committed as 'pending' before
+            # any of them is handed to the transport.
+            self.store.prepare_deliveries(
+                (m.subscriber, m.edition, m.message_id, m.paper_ids, cutoffs[m.subscriber])
+                for m in batch
+            )
+            return batch
 
         if dry_run:
-            for _ in messages():
-                pass
+            for item in produce():
+                if isinstance(item, Outcome):
+                    report(item)
             return outcomes
+
+        def messages() -> Iterator[OutgoingMessage]:
+            # Selecting, rendering and composing run in one thread, a few messages ahead
+            # of the SMTP workers, instead of inside the delivery engine's lock.
+            for item in ahead(produce(), COMPOSE_AHEAD):
+                if isinstance(item, Outcome):
+                    report(item)
+                else:
+                    yield item
 
         def on_result(result: DeliveryResult) -> None:
             n = counts.get((result.subscriber, result.edition), 0)

@@ -153,6 +153,46 @@ def sqlite_path(url: str) -> Path:
     return Path(url)
 
 
+_PREPARE_SQL = (
+    "INSERT INTO deliveries(subscriber, edition, state, message_id, paper_ids,"
+    " created_at, updated_at, cutoff) VALUES (?,?,?,?,?,?,?,?)"
+    " ON CONFLICT(subscriber, edition) DO UPDATE SET paper_ids=excluded.paper_ids,"
+    # a prepare without a cutoff (the delivery engine's) keeps the recorded one
+    " cutoff=CASE WHEN ? THEN excluded.cutoff ELSE deliveries.cutoff END,"
+    " state='pending', message_id=COALESCE(deliveries.message_id, excluded.message_id),"
+    " updated_at=excluded.updated_at WHERE deliveries.state IN ('pending', 'empty')"
+)
+
+
+def _prepare_params(
+    subscriber: str,
+    edition: str,
+    message_id: str,
+    paper_ids: Sequence[str],
+    cutoff: datetime | None,
+    now_s: str | None,
+) -> tuple[Any, ...]:
+    return (
+        subscriber,
+        edition,
+        PENDING,
+        message_id,
+        json.dumps(list(paper_ids)),
+        now_s,
+        now_s,
+        ts(cutoff) or now_s,
+        cutoff is not None,
+    )
+
+
+_IN_CHUNK = 500  # values per ``IN (...)`` list, well under SQLite's variable limit
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
 @dataclass(frozen=True, slots=True)
 class FetchState:
     source: str
@@ -511,29 +551,31 @@ class Store:
         now_s = ts(now or utcnow())
         with self.transaction() as db:
             db.execute(
-                "INSERT INTO deliveries(subscriber, edition, state, message_id, paper_ids,"
-                " created_at, updated_at, cutoff) VALUES (?,?,?,?,?,?,?,?)"
-                " ON CONFLICT(subscriber, edition) DO UPDATE SET paper_ids=excluded.paper_ids,"
-                # a prepare without a cutoff (the delivery engine's) keeps the recorded one
-                " cutoff=CASE WHEN ? THEN excluded.cutoff ELSE deliveries.cutoff END,"
-                " state='pending', message_id=COALESCE(deliveries.message_id, excluded.message_id),"
-                " updated_at=excluded.updated_at WHERE deliveries.state IN ('pending', 'empty')",
-                (
-                    subscriber,
-                    edition,
-                    PENDING,
-                    message_id,
-                    json.dumps(list(paper_ids)),
-                    now_s,
-                    now_s,
-                    ts(cutoff) or now_s,
-                    cutoff is not None,
-                ),
+                _PREPARE_SQL,
+                _prepare_params(subscriber, edition, message_id, paper_ids, cutoff, now_s),
             )
             row = db.execute(
                 "SELECT * FROM deliveries WHERE subscriber=? AND edition=?", (subscriber, edition)
             ).fetchone()
         return self._delivery(row)
+
+    def prepare_deliveries(
+        self,
+        rows: Iterable[tuple[str, str, str, Sequence[str], datetime | None]],
+        *,
+        now: datetime | None = None,
+    ) -> None:
+        """``prepare_delivery`` for many rows in one transaction (same rules, no return).
+
+        Each row is ``(subscriber, edition, message_id, paper_ids, cutoff)``. One
+        transaction per batch instead of one per message: every row is ``pending``
+        (committed) before the caller hands any of them to a transport.
+        """
+        now_s = ts(now or utcnow())
+        params = [_prepare_params(s, e, m, p, c, now_s) for s, e, m, p, c in rows]
+        if params:
+            with self.transaction() as db:
+                db.executemany(_PREPARE_SQL, params)
 
     def record_empty(
         self,
@@ -640,6 +682,31 @@ class Store:
     def sent_paper_ids(self, subscriber: str) -> set[str]:
         rows = self._query("SELECT paper_id FROM sent_papers WHERE subscriber=?", (subscriber,))
         return {r["paper_id"] for r in rows}
+
+    def sent_paper_ids_many(self, subscribers: Sequence[str]) -> dict[str, set[str]]:
+        """``sent_paper_ids`` for many subscribers in a few queries (every one is a key)."""
+        out: dict[str, set[str]] = {s: set() for s in subscribers}
+        for part in _chunks(list(out), _IN_CHUNK):
+            marks = ",".join("?" * len(part))
+            rows = self._query(
+                f"SELECT subscriber, paper_id FROM sent_papers WHERE subscriber IN ({marks})", part
+            )
+            for r in rows:
+                out[r["subscriber"]].add(r["paper_id"])
+        return out
+
+    def feedback_many(self, subscribers: Sequence[str]) -> dict[str, dict[str, int]]:
+        """``feedback`` for many subscribers in a few queries (only those with votes)."""
+        out: dict[str, dict[str, int]] = {}
+        for part in _chunks(list(dict.fromkeys(subscribers)), _IN_CHUNK):
+            marks = ",".join("?" * len(part))
+            rows = self._query(
+                f"SELECT subscriber, paper_id, value FROM feedback WHERE subscriber IN ({marks})",
+                part,
+            )
+            for r in rows:
+                out.setdefault(r["subscriber"], {})[r["paper_id"]] = r["value"]
+        return out
 
     def last_sent(self, subscriber: str, *, before: str | None = None) -> Delivery | None:
         """The latest sent or empty edition of a subscriber (optionally before an edition)."""
