@@ -3,10 +3,11 @@
 Score scale (``Pick.score``, compared with ``min_score``): 0..1.
 
 * ``lexical`` = BM25F score of the paper for the interest's query (description words
-  weight 1, keyword words 2, adjacent pairs as phrase features) divided by the most any
-  paper could score for that query (every word and phrase present, saturated), so 1.0
-  means "everything asked for, prominently". With the semantic scorer on, it is blended
-  half and half with the mapped embedding cosine.
+  weight 1, keyword words 2, adjacent pairs as phrase features, each times idf ** 0.5 so
+  that rare, telling words weigh more) divided by the most any paper could score for
+  that query (every word and phrase present, saturated), so 1.0 means "everything asked
+  for, prominently". With the semantic scorer on, it becomes 0.75 x lexical + 0.25 x the
+  mapped embedding cosine.
 * ``expansion`` = 0.25 x cosine of the paper to the centroid of the interest's 5 best
   lexical hits (pseudo-relevance feedback) + 0.15 x the share of those hits in the
   paper's primary category (a category prior inferred from the hits).
@@ -60,11 +61,12 @@ class Weights:
     prf: float = 0.25  # cosine to the centroid of the top hits
     prf_docs: int = 5
     category_prior: float = 0.15  # share of the top hits in the paper's primary category
-    semantic: float = 0.5  # share of the semantic cosine in the blend, when on
+    semantic: float = 0.25  # share of the semantic cosine in the blend, when on
     in_category: float = 0.8  # exponent (score ** 0.8) for a paper in the interest's categories
     out_of_category: float = 0.5  # factor for one outside all of them (not dropped)
     category_only: float = 0.5  # score of a category match for an interest without words
     feedback: float = 0.5  # times (mean cosine to liked - mean cosine to disliked)
+    query_idf: float = 0.5  # query weights times idf ** 0.5: rare, telling words count more
 
 
 @dataclass(slots=True)
@@ -361,6 +363,8 @@ class Selector:
         vals = np.fromiter((v for q in queries for v in q.weights), np.float64, total)
         known = cols >= 0
         idf = np.where(known, self.index.idf[np.where(known, cols, 0)], self.index.idf_unseen)
+        if self.w.query_idf:
+            vals = vals * idf**self.w.query_idf
         row = np.repeat(np.arange(m), lens)
         best = np.bincount(row, weights=vals * idf, minlength=m) * (self.index.params.k1 + 1.0)
         vals = vals / np.maximum(best, 1e-12)[row]
