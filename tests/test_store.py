@@ -101,3 +101,53 @@ def test_state_survives_reopen_and_secret_key_is_stable(tmp_path) -> None:
     with Store(f"sqlite:///{path}") as s:
         assert s.secret_key() == key
         assert s.count_papers() == 1
+
+
+def test_sequence_numbers_follow_commit_order(store: Store) -> None:
+    assert store.max_seq() == 0
+    store.upsert_papers([paper("2411.00001"), paper("2411.00002")])
+    cut = store.max_seq()
+    store.upsert_papers([paper("2411.00003"), paper("2411.00001", version=2)])
+    assert store.max_seq() == cut + 1  # a duplicate takes no number
+    assert [p.id for p in store.papers(until_seq=cut)] == ["2411.00001", "2411.00002"]
+    assert [p.id for p in store.papers(since_seq=cut)] == ["2411.00003"]
+
+
+def test_schema_1_state_is_migrated(tmp_path) -> None:
+    path = tmp_path / "old.db"
+    with Store(path) as s:
+        s.upsert_papers([paper("2411.00001"), paper("2411.00002")])
+        s._db.execute("DROP INDEX papers_seq")
+        s._db.execute("ALTER TABLE papers DROP COLUMN seq")
+        s._db.execute("ALTER TABLE deliveries DROP COLUMN cutoff_seq")
+        s._db.execute("UPDATE meta SET value='1' WHERE key='schema_version'")
+    with Store(path) as s:
+        assert s.get_meta("schema_version") == "2"
+        assert s.max_seq() == 2
+        s.prepare_delivery("a@example.org", "E1", message_id="m", paper_ids=[], cutoff_seq=2)
+        assert s.delivery("a@example.org", "E1").cutoff_seq == 2  # type: ignore[union-attr]
+
+
+def test_last_sent_orders_by_cutoff_not_by_edition_key(store: Store) -> None:
+    t0 = datetime(2026, 11, 20, tzinfo=UTC)
+    # A weekly edition, then (after a schedule change) a daily one: "2026-W47" sorts
+    # after "2026-11-27" as text, but the daily edition is the later one.
+    store.record_empty("a@example.org", "2026-W47", "nothing", cutoff=t0)
+    store.record_empty("a@example.org", "2026-11-27", "nothing", cutoff=t0 + timedelta(days=7))
+    last = store.last_sent("a@example.org", before="2026-11-28")
+    assert last is not None and last.edition == "2026-11-27"
+    older = store.last_sent("a@example.org", cutoff_before=t0 + timedelta(days=1))
+    assert older is not None and older.edition == "2026-W47"
+
+
+def test_a_pending_edition_that_turns_out_empty_is_recorded_empty(store: Store) -> None:
+    store.prepare_delivery("a@example.org", "E1", message_id="m1", paper_ids=["p1"])
+    store.record_empty("a@example.org", "E1", "nothing scored above min_score 0.5")
+    d = store.delivery("a@example.org", "E1")
+    assert d is not None and d.state == EMPTY and d.paper_ids == ()
+    # ... but never over a sent one.
+    store.prepare_delivery("a@example.org", "E2", message_id="m2", paper_ids=["p2"])
+    store.claim("a@example.org", "E2", worker="w")
+    store.mark_sent("a@example.org", "E2")
+    store.record_empty("a@example.org", "E2", "late")
+    assert store.delivery("a@example.org", "E2").state == SENT  # type: ignore[union-attr]
