@@ -132,6 +132,9 @@ class OutgoingMessage:
     data: bytes  # RFC 5322 bytes, CRLF line endings
     sender: str = ""  # envelope sender (bare address)
     paper_ids: tuple[str, ...] = ()
+    # Envelope recipient: the address in ASCII (IDNA domain, e.g. ``ada@xn--bcher-kva.example``
+    # for ``ada@bücher.example``); empty means ``subscriber`` (transports convert it).
+    recipient: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +147,9 @@ class DeliveryResult:
     reply: str = ""  # the server's reply, or the reason
     attempts: int = 1
     path: str | None = None  # for outbox: where the files are
+    # For failures: the connection failed after the end of DATA, so the server may have
+    # accepted the message. Not retried in the same run; see docs/delivery.md.
+    uncertain: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -227,6 +227,7 @@ class Delivery:
     sent_at: datetime | None
     cutoff: datetime | None = None  # papers first seen up to here were considered
     cutoff_seq: int | None = None  # ... and committed up to this sequence number
+    uncertain: int = 0  # sends whose outcome was unknown (no reply after DATA)
 
 
 class Store:
@@ -306,6 +307,8 @@ class Store:
             cols = {r["name"] for r in db.execute("PRAGMA table_info(deliveries)")}
             if "cutoff_seq" not in cols:
                 db.execute("ALTER TABLE deliveries ADD COLUMN cutoff_seq INTEGER")
+            if "uncertain" not in cols:  # sends with an unknown outcome (mark_uncertain)
+                db.execute("ALTER TABLE deliveries ADD COLUMN uncertain INTEGER NOT NULL DEFAULT 0")
             db.execute("CREATE INDEX IF NOT EXISTS papers_seq ON papers(seq)")
             db.execute(
                 "UPDATE meta SET value=? WHERE key='schema_version' AND CAST(value AS INTEGER) < ?",
@@ -565,6 +568,7 @@ class Store:
             sent_at=parse_ts(r["sent_at"]),
             cutoff=parse_ts(r["cutoff"]),
             cutoff_seq=r["cutoff_seq"],
+            uncertain=r["uncertain"],
         )
 
     def delivery(self, subscriber: str, edition: str) -> Delivery | None:
@@ -585,6 +589,16 @@ class Store:
             params.append(edition)
         sql += " ORDER BY created_at, subscriber"
         return [self._delivery(r) for r in self._query(sql, params)]
+
+    def pending_subscribers(self, *, since: datetime | None = None) -> set[str]:
+        """Subscribers with a ``pending`` or ``sending`` row (created at or after ``since``):
+        the editions a retry pass looks at."""
+        sql = "SELECT DISTINCT subscriber FROM deliveries WHERE state IN (?, ?)"
+        params: list[Any] = [PENDING, SENDING]
+        if since is not None:
+            sql += " AND created_at >= ?"
+            params.append(ts(since))
+        return {r["subscriber"] for r in self._query(sql, params)}
 
     def prepare_delivery(
         self,
@@ -680,6 +694,23 @@ class Store:
             ).fetchone()
         return self._delivery(row) if row else None
 
+    def claim_active(
+        self, subscriber: str, edition: str, *, worker: str, now: datetime | None = None
+    ) -> Delivery | None:
+        """``claim``, only while the subscriber is active: one statement instead of a
+        status read, a row read and a claim. None when the row is not ``pending`` (or
+        missing) or the subscriber is not active; the caller then looks at why."""
+        now_s = ts(now or utcnow())
+        with self.transaction() as db:
+            row = db.execute(
+                "UPDATE deliveries SET state=?, claimed_by=?, claimed_at=?, updated_at=?,"
+                " attempts=attempts+1 WHERE subscriber=? AND edition=? AND state=?"
+                " AND NOT EXISTS (SELECT 1 FROM subscriber_status WHERE subscriber=?"
+                " AND status != ?) RETURNING *",
+                (SENDING, worker, now_s, now_s, subscriber, edition, PENDING, subscriber, ACTIVE),
+            ).fetchone()
+        return self._delivery(row) if row else None
+
     def mark_sent(
         self,
         subscriber: str,
@@ -729,6 +760,48 @@ class Store:
                 (FAILED if permanent else PENDING, reason, now_s, subscriber, edition, SENT),
             )
 
+    def mark_uncertain(
+        self,
+        subscriber: str,
+        edition: str,
+        *,
+        reason: str,
+        limit: int,
+        now: datetime | None = None,
+    ) -> Delivery | None:
+        """A send whose outcome is unknown (the connection failed after the end of DATA:
+        the server may have accepted it). Count it; below ``limit`` such sends the row
+        goes back to ``pending`` (a later run resends it, same Message-ID); at
+        ``limit`` it becomes ``failed`` and is not sent again, so one message is
+        never delivered more than ``limit`` times. Return the row (None if missing)."""
+        now_s = ts(now or utcnow())
+        limit = max(1, limit)
+        with self.transaction() as db:
+            cur = db.execute(
+                "SELECT uncertain FROM deliveries WHERE subscriber=? AND edition=? AND state != ?",
+                (subscriber, edition, SENT),
+            ).fetchone()
+            if cur is None:
+                return None
+            count = cur["uncertain"] + 1
+            state = FAILED if count >= limit else PENDING
+            if state == FAILED:
+                why = (
+                    f"{reason} ({count} sends with an unknown outcome: not sent again, to"
+                    " avoid more duplicates; check the relay's log, then reset to resend)"
+                )
+            else:
+                why = (
+                    f"{reason} (unknown outcome {count} of {limit}:"
+                    " sent again by the next run, same Message-ID)"
+                )
+            row = db.execute(
+                "UPDATE deliveries SET uncertain=?, state=?, reason=?, updated_at=?,"
+                " claimed_by=NULL WHERE subscriber=? AND edition=? RETURNING *",
+                (count, state, why, now_s, subscriber, edition),
+            ).fetchone()
+        return self._delivery(row) if row else None
+
     def release_stale_claims(self, *, older_than: datetime | None = None) -> int:
         """Put ``sending`` rows back to ``pending`` (after a crash); return how many.
 
@@ -748,7 +821,8 @@ class Store:
         """Let a permanently failed delivery be tried again (an explicit resend)."""
         with self.transaction() as db:
             db.execute(
-                "UPDATE deliveries SET state=? WHERE subscriber=? AND edition=? AND state=?",
+                "UPDATE deliveries SET state=?, uncertain=0"
+                " WHERE subscriber=? AND edition=? AND state=?",
                 (PENDING, subscriber, edition, FAILED),
             )
 

@@ -12,7 +12,10 @@ requires AUTH (PLAIN and LOGIN; ``auth_exclude=["PLAIN"]`` hides one). Certifica
 throwaway trustme CA; ``server.ca_file`` is its PEM. Fault injection through
 ``server.faults`` (set after the server started, so the controller's own start-up
 probe is never affected): reject connections with 421, answer RCPT with 451 or
-550, drop the connection during DATA, or answer slowly.
+550, drop the connection at the DATA command (before any data: nothing can have
+been accepted) or after the final "." (the message was received, no reply),
+accept a message and answer only after a delay, answer MAIL FROM with "503" on a
+connection that already carried a message, or answer slowly.
 """
 
 from __future__ import annotations
@@ -43,6 +46,10 @@ class Faults:
     drop_in_data: int = 0  # the next N DATA transfers end with a dropped connection
     data_tempfail: int = 0  # the next N DATA transfers get "451" after the data
     delay_rcpt: float = 0.0  # seconds to wait before answering RCPT
+    drop_at_data: int = 0  # the next N DATA commands drop the connection (before 354)
+    slow_accept: int = 0  # the next N messages are accepted (recorded), then answered...
+    slow_accept_delay: float = 0.0  # ... after this many seconds
+    nested_mail: int = 0  # the next N MAIL FROM on a used connection get "503"
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def take(self, name: str) -> bool:
@@ -71,6 +78,15 @@ class _Handler:
     def __init__(self, server: SmtpServer) -> None:
         self.server = server
 
+    async def handle_MAIL(
+        self, server: SMTP, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if getattr(session, "carried", 0) and self.server.faults.take("nested_mail"):
+            return "503 5.5.1 Error: nested MAIL command"
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
     async def handle_RCPT(
         self, server: SMTP, session: Any, envelope: Any, address: str, options: list[str]
     ) -> str:
@@ -94,6 +110,10 @@ class _Handler:
             return "451 4.3.0 Temporary local problem"
         data = envelope.original_content or envelope.content
         self.server._record(Received(envelope.mail_from, tuple(envelope.rcpt_tos), bytes(data)))
+        session.carried = getattr(session, "carried", 0) + 1
+        if faults.take("slow_accept"):
+            # Queued, but the reply comes late: a client that times out cannot know.
+            await asyncio.sleep(faults.slow_accept_delay)
         return "250 2.0.0 Ok: queued"
 
 
@@ -103,6 +123,13 @@ class _FaultySMTP(SMTP):
             warnings.simplefilter("ignore", UserWarning)
             super().__init__(*args, **kwargs)
         self._owner = owner
+
+    async def smtp_DATA(self, arg: str) -> None:
+        if self._owner.armed and self._owner.faults.take("drop_at_data"):
+            assert self.transport is not None
+            self.transport.abort()  # type: ignore[attr-defined]
+            return
+        await super().smtp_DATA(arg)
 
     async def _handle_client(self) -> None:
         owner = self._owner

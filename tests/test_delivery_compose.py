@@ -157,6 +157,23 @@ def test_bad_addresses_fail_with_a_clear_message() -> None:
     assert parse(data)["To"].addresses[0].addr_spec == "ada@xn--bcher-kva.example"
 
 
+def test_the_envelope_recipient_is_the_ascii_form_and_the_ledger_key_stays() -> None:
+    composer = Composer(DeliveryConfig(from_addr="Paper Digest <digest@news.example.org>"))
+    for email, envelope in [
+        ("ada@bücher.example", "ada@xn--bcher-kva.example"),
+        ("Bob@Example.COM", "Bob@Example.COM"),
+    ]:
+        out = composer.compose(
+            RenderedEmail(subject="s", html="<p>x</p>", text="x"),
+            Subscriber(email=email),
+            edition=EDITION,
+            links=Links("https://news.example.org", "secret", email),
+        )
+        assert out.recipient == envelope and out.recipient.isascii()
+        assert out.subscriber == email  # the ledger's key, as configured
+        assert parse(out.data)["To"].addresses[0].addr_spec == envelope
+
+
 def _rsa_key() -> tuple[bytes, bytes]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa

@@ -198,6 +198,9 @@ class Composer:
 
         ``paper_ids`` (an extension) is carried on the ``OutgoingMessage`` so that
         ``deliver`` can create the ledger row and record the papers once sent.
+        ``OutgoingMessage.recipient`` is the envelope recipient in ASCII (the domain
+        IDNA-encoded, as in the To header); ``subscriber`` stays the address as
+        configured, the ledger's key.
         """
         to_addr = ascii_address(subscriber.email)
         mid = message_id(to_addr, edition, self.domain, self.sender)
@@ -232,4 +235,5 @@ class Composer:
             data=data,
             sender=self.sender,
             paper_ids=tuple(paper_ids),
+            recipient=to_addr,
         )

@@ -5,13 +5,25 @@
 - ``connections`` worker threads each keep one connection, recycled after
   ``max_per_connection`` messages and after any error.
 - One global ``RateLimiter`` (messages per second and per hour) shared by all.
-- 4xx replies, timeouts and dropped connections are retried ``retries`` times with
-  exponential backoff (``backoff`` seconds, doubled, at most ``MAX_BACKOFF``);
-  then the message is reported as a retryable failure with the last reason.
+- 4xx replies, and timeouts and dropped connections *before the final "."* of
+  DATA, are retried ``retries`` times with exponential backoff (``backoff``
+  seconds, doubled, at most ``MAX_BACKOFF``); then the message is reported as a
+  retryable failure with the last reason.
+- A timeout or dropped connection *after the final "."* has an unknown outcome:
+  the server may already have accepted the message. It is never retried in the
+  same run: the result has ``uncertain=True`` and the reason starts with
+  "outcome unknown"; the ledger decides whether a later run may resend it
+  (at most ``max_uncertain`` = ``retries`` (at least 1) uncertain sends per message).
 - 5xx on RCPT or DATA is a permanent failure carrying the server's reply.
+- The envelope recipient is ``OutgoingMessage.recipient`` (the composer writes the
+  IDNA form of an internationalised domain), else ``subscriber`` made ASCII.
+- Any error inside a transaction drops the connection, so the next message starts
+  on a fresh one (never "503 nested MAIL command"). A 503 at MAIL FROM on a reused
+  connection is such a confused session: reconnect and retry.
 - Failures that concern every message -- cannot connect after the retries,
   authentication refused, TLS verification failed, STARTTLS not offered, the
-  sender refused -- raise ``TransportUnavailable`` and stop the run.
+  sender refused (5xx at MAIL FROM on a fresh connection) -- raise
+  ``TransportUnavailable`` and stop the run.
 """
 
 from __future__ import annotations
@@ -27,6 +39,7 @@ from collections.abc import Callable
 
 from ..config import SmtpConfig
 from ..models import DeliveryResult, OutgoingMessage
+from .compose import ComposeError, ascii_address
 from .engine import TransportUnavailable
 
 _EOL = re.compile(rb"\r\n|\r|\n")
@@ -86,6 +99,14 @@ class _Connection:
             self.smtp.close()
 
 
+class _Uncertain(Exception):
+    """The connection failed after the final "." of DATA: the outcome is unknown."""
+
+    def __init__(self, err: BaseException) -> None:
+        self.err = err
+        super().__init__(str(err))
+
+
 class _Reply(Exception):
     """An SMTP reply other than success, inside one attempt."""
 
@@ -117,6 +138,9 @@ class SmtpTransport:
             )
         self.config = config
         self.concurrency = max(1, config.connections)
+        # Uncertain sends (no reply after the final ".") allowed per message, over all
+        # runs; read by ``deliver``, which then marks the row failed instead.
+        self.max_uncertain = max(1, config.retries)
         self.limiter = RateLimiter(config.rate_per_second, config.rate_per_hour, sleep=sleep)
         self._sleep = sleep
         self._context = ssl_context
@@ -227,12 +251,12 @@ class SmtpTransport:
 
     # -- sending -------------------------------------------------------------------
 
-    def _attempt(self, conn: _Connection, message: OutgoingMessage) -> str:
+    def _attempt(self, conn: _Connection, message: OutgoingMessage, recipient: str) -> str:
         smtp = conn.smtp
         code, resp = smtp.mail(message.sender)
         if code != 250:
             raise _Reply(code, _text(resp), "MAIL FROM")
-        code, resp = smtp.rcpt(message.subscriber)
+        code, resp = smtp.rcpt(recipient)
         if code not in (250, 251):
             raise _Reply(code, _text(resp), "RCPT TO")
         code, resp = _data(smtp, message.data)
@@ -242,6 +266,10 @@ class SmtpTransport:
 
     def send(self, message: OutgoingMessage) -> DeliveryResult:
         cfg = self.config
+        try:
+            recipient = message.recipient or ascii_address(message.subscriber)
+        except ComposeError as err:
+            return self._result(message, False, f"RCPT TO: {err}", 0, permanent=True)
         reason = ""
         attempts = 0
         connect_failures = 0
@@ -270,10 +298,30 @@ class SmtpTransport:
                 self._local.conn = conn
             self.limiter.acquire()
             try:
-                reply = self._attempt(conn, message)
+                reply = self._attempt(conn, message, recipient)
+            except _Uncertain as err:
+                self._drop(conn)
+                reason = (
+                    f"outcome unknown: {_describe(err.err, cfg.timeout)} after the end of DATA;"
+                    " the server may have accepted it, so this run does not resend it"
+                )
+                return self._result(message, False, reason, attempts, uncertain=True)
             except _Reply as err:
+                reused = conn.sent > 0
                 self._drop(conn, polite=err.code != 421)
                 reason = f"{err.stage}: {err}"
+                if err.stage == "MAIL FROM" and err.code == 503:
+                    # "Bad sequence of commands": the session is confused (a transaction
+                    # left open), not a verdict on the sender. Retry on a new connection.
+                    if reused:
+                        continue
+                    raise TransportUnavailable(
+                        f"{self.where}: MAIL FROM answered '{err}' on a new connection"
+                        " (out of sequence); the server may want AUTH first: check"
+                        " delivery.smtp.username and delivery.smtp.security",
+                        permanent=True,
+                        code=err.code,
+                    ) from None
                 if 500 <= err.code < 600:
                     if err.stage == "MAIL FROM":
                         raise TransportUnavailable(
@@ -285,9 +333,15 @@ class SmtpTransport:
                     return self._result(message, False, reason, attempts, permanent=True)
                 continue
             except (OSError, smtplib.SMTPException) as err:
+                # Before the final "." of DATA: the server cannot have accepted it.
                 self._drop(conn)
                 reason = f"connection lost: {_describe(err, cfg.timeout)}"
                 continue
+            except BaseException:
+                # Anything else (a bug, an address smtplib cannot encode): the session
+                # may be mid-transaction, so it is never reused.
+                self._drop(conn)
+                raise
             conn.sent += 1
             if conn.sent >= cfg.max_per_connection:
                 self._drop(conn, polite=True)
@@ -298,7 +352,13 @@ class SmtpTransport:
 
     @staticmethod
     def _result(
-        message: OutgoingMessage, ok: bool, reply: str, attempts: int, *, permanent: bool = False
+        message: OutgoingMessage,
+        ok: bool,
+        reply: str,
+        attempts: int,
+        *,
+        permanent: bool = False,
+        uncertain: bool = False,
     ) -> DeliveryResult:
         return DeliveryResult(
             subscriber=message.subscriber,
@@ -308,6 +368,7 @@ class SmtpTransport:
             permanent=permanent,
             reply=reply,
             attempts=attempts,
+            uncertain=uncertain,
         )
 
     def close(self) -> None:
@@ -335,7 +396,12 @@ def _data(smtp: smtplib.SMTP, data: bytes) -> tuple[int, bytes]:
     if not payload.endswith(b"\r\n"):
         payload += b"\r\n"
     smtp.send(payload + b".\r\n")
-    return smtp.getreply()
+    # From here the server has the whole message: a timeout or a dropped connection
+    # no longer means "not delivered" (it may have queued it and failed to answer).
+    try:
+        return smtp.getreply()
+    except (OSError, smtplib.SMTPException) as err:
+        raise _Uncertain(err) from err
 
 
 def _describe(err: BaseException, timeout: float) -> str:
