@@ -12,7 +12,16 @@ What it runs (all through ``Pipeline``, the same steps ``run --once`` takes):
   that asks ``newsletter.schedule`` for the next fire time, so daylight-saving days behave
   as the project defines (a fall-back hour fires once, a spring-forward gap moves the
   time forward), not as cron does. Each fire fetches stale sources, then sends the group's
-  due editions. Editions are keyed in the ledger, so a fire never sends twice.
+  due editions. Editions are keyed in the ledger, so a fire never sends twice. The first
+  fire time is looked for from the daemon's start (before the catch-up pass), so a fire
+  time that passes while the catch-up runs still fires;
+- a ``retry`` job every ``RETRY_EVERY`` (5 minutes): editions left unsent by a job that
+  stopped early (the relay unreachable, an error) or left ``pending`` in the ledger are
+  sent again while still within ``scheduler.grace_hours``. A pass with nothing to retry
+  does nothing and logs nothing (above DEBUG).
+
+A send that stops early (``Pipeline.aborted``) is an error of its job: an ERROR log line
+and ``error`` in the job log.
 
 All jobs run one at a time on a single worker thread (the ledger's stale-claim release
 assumes one sender per state; the state lock guarantees one daemon per state).
@@ -69,6 +78,7 @@ GroupKey = tuple[str, str]  # (schedule text, time zone)
 POLL_SECONDS = 2.0  # how often the main loop looks at the config file's mtime
 GROUPS_EVERY = 60.0  # how often saved web preferences are checked for schedule changes
 BATCH = 200  # editions per send call; a stop request is honoured between batches
+RETRY_EVERY = timedelta(minutes=5)  # how often unsent editions within the grace are retried
 
 
 class EditionTrigger(BaseTrigger):
@@ -76,21 +86,37 @@ class EditionTrigger(BaseTrigger):
 
     ``lookback`` bounds how far back APScheduler is told about missed fire times (it
     coalesces them into one run anyway; the pipeline decides what is due).
+
+
+    ``start``: where the first fire time is looked for when there is none before (the
+    daemon's start, taken before its catch-up pass). Without it a fire time that passes
+    during a slow catch-up would be skipped until the next day; with it APScheduler runs
+    that fire at once (the ledger removes a duplicate of what the catch-up sent).
     """
 
-    __slots__ = ("lookback", "schedule", "tz")
+    __slots__ = ("lookback", "schedule", "start", "tz")
 
     def __init__(
-        self, schedule: Schedule, tz: ZoneInfo, *, lookback: timedelta = timedelta(hours=6)
+        self,
+        schedule: Schedule,
+        tz: ZoneInfo,
+        *,
+        lookback: timedelta = timedelta(hours=6),
+        start: datetime | None = None,
     ) -> None:
         self.schedule = schedule
         self.tz = tz
         self.lookback = lookback
+        self.start = start
 
     def get_next_fire_time(
         self, previous_fire_time: datetime | None, now: datetime
     ) -> datetime | None:
-        start = now if previous_fire_time is None else max(previous_fire_time, now - self.lookback)
+        if previous_fire_time is None:
+            first = now if self.start is None else min(now, self.start)
+            start = max(first, now - self.lookback)
+        else:
+            start = max(previous_fire_time, now - self.lookback)
         return self.schedule.next(start, self.tz)
 
     def __str__(self) -> str:
@@ -146,13 +172,25 @@ def group_subscribers(subs: Sequence[Subscriber]) -> dict[GroupKey, list[Subscri
     """Subscribers grouped by (schedule, time zone): one edition job per group."""
     groups: dict[GroupKey, list[Subscriber]] = {}
     for sub in subs:
-        key = (parse_schedule(sub.schedule).text, sub.timezone)
-        groups.setdefault(key, []).append(sub)
+        groups.setdefault(_key(sub), []).append(sub)
     return groups
 
 
 def _job_id(prefix: str, *parts: str) -> str:
     return prefix + ":" + "|".join(parts)
+
+
+def _key(sub: Subscriber) -> GroupKey:
+    return (parse_schedule(sub.schedule).text, sub.timezone)
+
+
+def _aborted(why: str, left: int, every: timedelta) -> str:
+    seconds = int(every.total_seconds())
+    when = f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"
+    return (
+        f"sending stopped early: {why}; {left} edition(s) not sent, retried every "
+        f"{when} while within scheduler.grace_hours"
+    )
 
 
 class Daemon:
@@ -169,15 +207,20 @@ class Daemon:
         clock: Clock = utcnow,
         loader: Callable[[Path], Config] | None = None,
         batch: int = BATCH,
+        retry_every: timedelta = RETRY_EVERY,
     ) -> None:
         self.config = config
         self.store = store
         self.clock = clock
         self.loader = loader
         self.batch = max(1, batch)
+        self.retry_every = retry_every
         self.pipeline = Pipeline(config, store)
         self.stopping = threading.Event()
         self._work = threading.Lock()  # one job at a time, whoever calls
+        # Groups whose last edition job was cut short (None: a catch-up or retry pass over
+        # everyone): the retry job looks at their editions even without a ledger row.
+        self._unfinished: set[GroupKey | None] = set()
 
     # -- jobs ---------------------------------------------------------------------------
 
@@ -188,6 +231,64 @@ class Daemon:
     def edition_job(self, key: GroupKey, now: datetime | None = None) -> JobResult:
         """One (schedule, time zone) group's fire: fetch stale sources, send its editions."""
         return self._editions(f"edition [{key[0]} {key[1]}]", key, now)
+
+    def retry_job(self, now: datetime | None = None) -> JobResult | None:
+        """Send again what a cut-short job left unsent, while within the grace period.
+
+        Looks at the subscribers with a ``pending``/``sending`` ledger row and at the groups
+        whose last job stopped early or failed; sends their editions that ``Pipeline.due``
+        still finds due (fetching stale sources first). Returns None, logging nothing above
+        DEBUG, when there is nothing to retry.
+        """
+        started = _time.perf_counter()
+        outcomes: list[Outcome] = []
+        errors: list[str] = []
+        stopped = cut_short = False
+        n_sources = new = 0
+        with self._work:
+            pipe = self.pipeline
+            flagged = set(self._unfinished)
+            try:
+                now = now or self.clock()
+                grace = timedelta(hours=pipe.config.scheduler.grace_hours)
+                # A row is created at or after its fire time (stamped by the wall clock:
+                # a day of margin); due() below decides what is still within the grace.
+                pending = self.store.pending_subscribers(since=now - grace - timedelta(days=1))
+                if not flagged and not pending:
+                    log.debug("retry: nothing to retry")
+                    return None
+                subs = pipe.subscribers()
+                if None not in flagged:
+                    subs = [s for s in subs if s.email in pending or _key(s) in flagged]
+                refs, _missed = pipe.due(subs, now)  # the skip lines were logged by their job
+                if not refs:
+                    self._unfinished -= flagged
+                    log.debug("retry: nothing due within the grace period")
+                    return None
+                reports = pipe.fetch(now=now, only_stale=True)
+                n_sources, new = len(reports), sum(r.new for r in reports)
+                errors += [_source_error(r.name, e) for r in reports for e in r.errors]
+                stopped, aborted = self._send(pipe, refs, outcomes)
+                if aborted:
+                    cut_short = True
+                    errors.append(_aborted(aborted, len(refs) - len(outcomes), self.retry_every))
+            except Exception as err:  # the daemon outlives a bad job; the line says why
+                cut_short = True
+                errors.append(_describe(err))
+                log.debug("retry failed", exc_info=True)
+            if not cut_short and not stopped:
+                self._unfinished -= flagged
+            result = JobResult(
+                "retry",
+                _time.perf_counter() - started,
+                outcomes=tuple(outcomes),
+                sources=n_sources,
+                new_papers=new,
+                errors=tuple(errors),
+                stopped=stopped,
+            )
+            self._record(result)
+        return result
 
     def fetch_job(self, sources: Sequence[str] | None = None) -> JobResult:
         """Fetch the named sources (or every enabled source without its own ``fetch_every``)."""
@@ -225,7 +326,7 @@ class Daemon:
         outcomes: list[Outcome] = []
         missed: list[str] = []
         errors: list[str] = []
-        stopped = False
+        stopped = cut_short = False
         n_sources = new = 0
         with self._work:
             pipe = self.pipeline
@@ -233,7 +334,7 @@ class Daemon:
                 now = now or self.clock()
                 subs = pipe.subscribers()
                 if key is not None:
-                    subs = [s for s in subs if (parse_schedule(s.schedule).text, s.timezone) == key]
+                    subs = [s for s in subs if _key(s) == key]
                     now = _not_before_fire(key, now)
                 reports = pipe.fetch(now=now, only_stale=True)
                 n_sources, new = len(reports), sum(r.new for r in reports)
@@ -241,10 +342,16 @@ class Daemon:
                 refs, missed = pipe.due(subs, now)
                 for line in missed:
                     log.info("%s", line)
-                stopped = self._send(pipe, refs, outcomes)
+                stopped, aborted = self._send(pipe, refs, outcomes)
+                if aborted:
+                    cut_short = True
+                    errors.append(_aborted(aborted, len(refs) - len(outcomes), self.retry_every))
             except Exception as err:  # the daemon outlives a bad job; the line says why
+                cut_short = True
                 errors.append(_describe(err))
                 log.debug("%s failed", name, exc_info=True)
+            if cut_short:
+                self._unfinished.add(key)  # the retry job picks its editions up
             result = JobResult(
                 name,
                 _time.perf_counter() - started,
@@ -258,8 +365,15 @@ class Daemon:
             self._record(result)
         return result
 
-    def _send(self, pipe: Pipeline, refs: Sequence[EditionRef], outcomes: list[Outcome]) -> bool:
-        """Send in batches, checking for a stop request in between. True if stopped early."""
+    def _send(
+        self, pipe: Pipeline, refs: Sequence[EditionRef], outcomes: list[Outcome]
+    ) -> tuple[bool, str | None]:
+        """Send in batches, checking for a stop request in between.
+
+        Returns (stopped on request, why sending stopped early if it did). A batch whose
+        send stopped early (``Pipeline.aborted``: the relay unreachable, login refused)
+        ends the job: the later batches would meet the same relay.
+        """
         for i in range(0, len(refs), self.batch):
             if self.stopping.is_set():
                 log.warning(
@@ -267,9 +381,11 @@ class Daemon:
                     "start if still within scheduler.grace_hours",
                     len(refs) - i,
                 )
-                return True
+                return True, None
             outcomes += pipe.send(refs[i : i + self.batch], now=self.clock())
-        return False
+            if pipe.aborted:  # set by this send call (it returned normally)
+                return False, pipe.aborted
+        return False, None
 
     def _record(self, result: JobResult) -> None:
         level = logging.INFO if result.ok else logging.ERROR
@@ -325,11 +441,16 @@ class Daemon:
 
     # -- APScheduler wiring ---------------------------------------------------------------
 
-    def schedule_jobs(self, scheduler: BackgroundScheduler) -> None:
+    def schedule_jobs(
+        self, scheduler: BackgroundScheduler, *, since: datetime | None = None
+    ) -> None:
         """Make the scheduler's jobs match the current config.
 
         A job whose trigger is unchanged is kept as it is (an interval is not restarted
         by a reload); changed ones are replaced, and jobs no longer wanted removed.
+        ``since``: the daemon's start (taken before the catch-up pass); a new edition
+        job's first fire time is looked for from there, so one that passed during the
+        catch-up still fires. Reschedules after a reload pass None (from now).
         """
         grace = self.config.scheduler.grace_hours
         opts: dict[str, Any] = {
@@ -338,9 +459,15 @@ class Daemon:
             "misfire_grace_time": max(1, int(grace * 3600)),
             "replace_existing": True,
         }
-        wanted: dict[str, tuple[BaseTrigger, Callable[..., JobResult], list[Any], str]] = {}
+        wanted: dict[str, tuple[BaseTrigger, Callable[..., JobResult | None], list[Any], str]] = {}
         fetch_every = parse_fetch_schedule(self.config.scheduler.fetch_schedule)
         wanted["fetch"] = (_trigger(fetch_every, grace), self.fetch_job, [], "fetch [all]")
+        wanted["retry"] = (
+            IntervalTrigger(seconds=self.retry_every.total_seconds(), timezone=UTC),
+            self.retry_job,
+            [],
+            "retry",
+        )
         for src in self.config.sources:
             if src.enabled and src.fetch_every:
                 wanted[_job_id("fetch", src.name)] = (
@@ -351,7 +478,10 @@ class Daemon:
                 )
         for key in self.groups():
             trigger = EditionTrigger(
-                parse_schedule(key[0]), ZoneInfo(key[1]), lookback=timedelta(hours=grace)
+                parse_schedule(key[0]),
+                ZoneInfo(key[1]),
+                lookback=timedelta(hours=grace),
+                start=since,
             )
             wanted[_job_id("edition", *key)] = (
                 trigger,
@@ -495,6 +625,7 @@ def run_daemon(
             len(config.subscribers),
             config.scheduler.grace_hours,
         )
+        started = clock()  # before the catch-up: a fire time passing during it still fires
         daemon.catch_up()
         if daemon.stopping.is_set():
             return
@@ -503,7 +634,7 @@ def run_daemon(
             executors={"default": ThreadPoolExecutor(max_workers=1)},
             timezone=UTC,
         )
-        daemon.schedule_jobs(scheduler)
+        daemon.schedule_jobs(scheduler, since=started)
         scheduler.start()
         for line in daemon.describe_jobs(scheduler):
             log.info("job %s", line)

@@ -12,7 +12,9 @@ Routes (every link is signed by ``newsletter.signing``; no logins, no sessions):
     POST /resubscribe/<token>    the done page's button (CSRF-protected)
     GET  /preferences/<token>    form: interests, schedule, max papers
     POST /preferences/<token>    validate, store (``Store.set_prefs``), show the form again
-    GET  /feedback/<token>       record "more/less like this" (idempotent), thank-you page
+    GET  /feedback/<token>       confirmation page ("Mark as more like this?"), records nothing
+    POST /feedback/<token>       the confirmation's button (CSRF-protected): record the vote
+                                 (idempotent), thank-you page
 
 Nothing here redirects: every response is a page rendered from the package's own
 templates (``newsletter/web_templates``, Jinja2 with autoescape), and every link or form
@@ -435,9 +437,13 @@ def _prefs_from_form_raw(form: FormData) -> list[dict[str, str]]:
 
 
 VOTES = {1: "more like this", -1: "less like this", 0: "no preference"}
+VOTE_IDS = {1: "more", -1: "less", 0: "clear"}  # button ids on the thank-you page
 
 
 async def feedback(ctx: _Ctx, request: Request) -> Response:
+    """GET (and HEAD) only asks: mail link scanners open every link in a message, both
+    "more" and "less" among them, so a vote is recorded only by the POST of the page's
+    button (CSRF-protected, so another site cannot cast it either)."""
     data = _token(ctx, request, "feedback")
     paper_id, vote = data.get("p"), data.get("v")
     if (
@@ -449,24 +455,37 @@ async def feedback(ctx: _Ctx, request: Request) -> Response:
     ):
         raise _Refused(400, "This link is not valid", "The feedback link is damaged.")
     sub = _subscriber(ctx, data["s"])
-    if request.method == "GET":  # HEAD (link checkers) never records anything
+    recorded = request.method == "POST"
+    if recorded:
+        form = await _form(request)
+        _check_csrf(ctx, request, form, sub.email, "feedback")
+        # Idempotent: the same vote twice is one vote; another vote replaces it.
         await run_in_threadpool(ctx.store.set_feedback, sub.email, paper_id, vote)
     paper = await run_in_threadpool(ctx.store.get_paper, paper_id)
-    others = {
-        v: _relative(
-            "feedback", sign(ctx.secret, "feedback", {"s": sub.email, "p": paper_id, "v": v})
+    current = (await run_in_threadpool(ctx.store.feedback, sub.email)).get(paper_id)
+    nonce, fresh = _csrf_nonce(request)
+    others = [
+        (
+            VOTE_IDS[v],
+            VOTES[v],
+            _relative(
+                "feedback", sign(ctx.secret, "feedback", {"s": sub.email, "p": paper_id, "v": v})
+            ),
         )
         for v in VOTES
         if v != vote
-    }
-    return _page(
+    ]
+    response = _page(
         ctx,
-        "feedback.html",
+        "feedback.html" if recorded else "feedback_confirm.html",
         vote=vote,
         label=VOTES[vote],
+        current=VOTES.get(current) if current is not None else None,
         paper_title=paper.title if paper else paper_id,
-        others=[(VOTES[v], url) for v, url in others.items()],
+        others=others,
+        csrf=_csrf_token(ctx, sub.email, "feedback", nonce),
     )
+    return _with_csrf_cookie(ctx, response, nonce, fresh)
 
 
 async def home(ctx: _Ctx, request: Request) -> Response:
@@ -538,7 +557,7 @@ def create_app(config: Config, store: Store, *, secret: str | None = None) -> St
         Route("/unsubscribe/{token}", bind(unsubscribe), methods=["GET", "POST"]),
         Route("/resubscribe/{token}", bind(resubscribe), methods=["POST"]),
         Route("/preferences/{token}", bind(preferences), methods=["GET", "POST"]),
-        Route("/feedback/{token}", bind(feedback), methods=["GET"]),
+        Route("/feedback/{token}", bind(feedback), methods=["GET", "POST"]),
     ]
     app = Starlette(
         routes=routes,

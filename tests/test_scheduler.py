@@ -451,9 +451,11 @@ def test_schedule_jobs_one_per_group_and_source(tmp_path: Path, store: Store, pa
     assert set(jobs) == {
         "fetch",
         "fetch:hf",
+        "retry",
         "edition:daily 07:00|Europe/London",
         "edition:weekly mon 09:00|America/New_York",
     }
+    assert jobs["retry"].trigger.interval == timedelta(minutes=5)
     for job in jobs.values():
         assert (job.max_instances, job.coalesce, job.misfire_grace_time) == (1, True, 3 * 3600)
     london = jobs["edition:daily 07:00|Europe/London"]
@@ -503,13 +505,14 @@ def test_reload_valid_config_reschedules(tmp_path: Path, store: Store, paused_sc
     configs = iter([grown, shrunk])
     daemon = Daemon(config, store, loader=lambda _p: next(configs))
     daemon.schedule_jobs(paused_scheduler)
-    assert len(paused_scheduler.get_jobs()) == 2
+    assert len(paused_scheduler.get_jobs()) == 3  # fetch, retry, one edition group
     fetch_next = paused_scheduler.get_job("fetch").next_run_time
     assert daemon.reload() is True
     assert daemon.config is grown and daemon.pipeline.config is grown
     daemon.schedule_jobs(paused_scheduler)
     assert {j.id for j in paused_scheduler.get_jobs()} == {
         "fetch",
+        "retry",
         "edition:daily 07:00|UTC",
         "edition:weekdays 06:15|UTC",
     }
@@ -517,4 +520,8 @@ def test_reload_valid_config_reschedules(tmp_path: Path, store: Store, paused_sc
     assert paused_scheduler.get_job("fetch").next_run_time == fetch_next
     assert daemon.reload() is True
     daemon.schedule_jobs(paused_scheduler)
-    assert {j.id for j in paused_scheduler.get_jobs()} == {"fetch", "edition:weekdays 06:15|UTC"}
+    assert {j.id for j in paused_scheduler.get_jobs()} == {
+        "fetch",
+        "retry",
+        "edition:weekdays 06:15|UTC",
+    }

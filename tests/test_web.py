@@ -346,26 +346,57 @@ def test_preferences_forged(live: Live, client: httpx.Client) -> None:
 # -- feedback ------------------------------------------------------------------------------
 
 
-def test_feedback_recorded_idempotent_and_undoable(live: Live, client: httpx.Client) -> None:
+def test_feedback_get_only_asks(live: Live, client: httpx.Client) -> None:
+    # A mail link scanner opens every link: "more" and "less" both. Nothing is recorded.
+    live.store.upsert_papers([Paper(id="2411.00001", title="Tool <use> in agents")])
+    for vote in (1, -1, 0):
+        r = client.get(live.links.feedback("2411.00001", vote))
+        assert r.status_code == 200
+        assert "Tool &lt;use&gt; in agents" in r.text
+        assert hidden(r.text, "csrf")
+        assert form_action(r.text, "confirm") == ""  # posts back to the same signed URL
+    assert "Mark as more like this?" in client.get(live.links.feedback("2411.00001", 1)).text
+    assert live.store.feedback(ALICE.email) == {}
+    # HEAD (link checkers) records nothing either.
+    assert client.head(live.links.feedback("2411.00002", 1)).status_code == 200
+    assert live.store.feedback(ALICE.email) == {}
+
+
+def test_feedback_button_records_idempotent_and_undoable(live: Live, client: httpx.Client) -> None:
     live.store.upsert_papers([Paper(id="2411.00001", title="Tool <use> in agents")])
     more = live.links.feedback("2411.00001", 1)
-    for _ in range(2):
-        r = client.get(more)
+    page = client.get(more)
+    for _ in range(2):  # the button pressed twice (a reload, a double click): one vote
+        r = client.post(more, data={"csrf": hidden(page.text, "csrf")})
         assert r.status_code == 200
-        assert "more like this" in r.text
+        assert "Thank you" in r.text and "more like this" in r.text
         assert "Tool &lt;use&gt; in agents" in r.text
     assert live.store.feedback(ALICE.email) == {"2411.00001": 1}
-    # The page offers the other choices as signed relative links.
-    less = re.search(r'<a href="([^"]+)">less like this</a>', r.text)
-    assert less and less.group(1).startswith("../feedback/")
-    r = client.get(httpx.URL(more).join(less.group(1)))
+    # The confirmation page now says what is recorded.
+    assert "so far: <strong>more like this</strong>" in client.get(more).text
+    # The thank-you page offers the other choices as signed, CSRF-protected buttons.
+    action = form_action(r.text, "vote-less")
+    assert action.startswith("../feedback/")
+    r = client.post(httpx.URL(more).join(action), data={"csrf": hidden(r.text, "csrf")})
     assert r.status_code == 200
     assert live.store.feedback(ALICE.email) == {"2411.00001": -1}
 
 
-def test_feedback_head_records_nothing(live: Live, client: httpx.Client) -> None:
-    assert client.head(live.links.feedback("2411.00002", 1)).status_code == 200
+def test_feedback_post_without_csrf_records_nothing(live: Live, client: httpx.Client) -> None:
+    more = live.links.feedback("2411.00005", 1)
+    page = client.get(more)
+    token = hidden(page.text, "csrf")
+    assert client.post(more).status_code == 403  # no form token
+    with httpx.Client(timeout=10) as stranger:  # the token without the cookie
+        assert stranger.post(more, data={"csrf": token}).status_code == 403
+    # A cross-site form (another page submitting into ours) is refused too.
+    r = client.post(more, data={"csrf": token}, headers={"Sec-Fetch-Site": "cross-site"})
+    assert r.status_code == 403
+    # Bob's form token does not vote for Alice.
+    bob_page = client.get(live.links_for(BOB.email).feedback("2411.00005", 1))
+    assert client.post(more, data={"csrf": hidden(bob_page.text, "csrf")}).status_code == 403
     assert live.store.feedback(ALICE.email) == {}
+    assert live.store.feedback(BOB.email) == {}
 
 
 def test_feedback_forged_and_bad_vote(live: Live, client: httpx.Client) -> None:
@@ -377,8 +408,9 @@ def test_feedback_forged_and_bad_vote(live: Live, client: httpx.Client) -> None:
 
 
 def test_feedback_unknown_subscriber(live: Live, client: httpx.Client) -> None:
-    r = client.get(live.links_for("gone@example.org").feedback("2411.00004", -1))
-    assert r.status_code == 404
+    link = live.links_for("gone@example.org").feedback("2411.00004", -1)
+    assert client.get(link).status_code == 404
+    assert client.post(link, data={"csrf": "x"}).status_code == 404
     assert live.store.feedback("gone@example.org") == {}
 
 

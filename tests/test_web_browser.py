@@ -237,3 +237,41 @@ def test_chromium_follows_unsubscribe_link_from_email_and_clicks(
         browser.wait_for("Page.loadEventFired")
         assert browser.evaluate("document.querySelector('h1').textContent") == "Welcome back"
         assert store.subscriber_status(READER.email)[0] == ACTIVE
+
+
+def test_chromium_feedback_link_asks_then_the_button_records(
+    tmp_path: Path, browser: Browser
+) -> None:
+    sock, base = bound_socket()
+    config = Config(
+        path=tmp_path / "subscribers.yaml",
+        state=str(tmp_path / "state.db"),
+        sources=(),
+        subscribers=(READER,),
+        web=WebConfig(base_url=base),
+        secret_key=SECRET,
+    )
+    links = Links(base, SECRET, READER.email)
+    hrefs = [html.unescape(h) for h in re.findall(r'href="([^"]+)"', rendered_email(links))]
+    feedback = [h for h in hrefs if "/feedback/" in h]
+    assert feedback == [links.feedback("2411.17700", 1), links.feedback("2411.17700", -1)]
+
+    with Store(config.state) as store, running(create_app(config, store), sock):
+        # What a mail link scanner does: open both links. Nothing is recorded.
+        for link in feedback:
+            browser.goto(link)
+        assert store.feedback(READER.email) == {}
+
+        browser.goto(feedback[0])
+        assert browser.evaluate("document.querySelector('h1').textContent") == (
+            "Mark as more like this?"
+        )
+        browser.click("#confirm")
+        browser.wait_for("Page.loadEventFired")
+        assert browser.evaluate("document.querySelector('h1').textContent") == "Thank you"
+        assert store.feedback(READER.email) == {"2411.17700": 1}
+
+        # Changed their mind: the thank-you page's button replaces the vote.
+        browser.click("#vote-less")
+        browser.wait_for("Page.loadEventFired")
+        assert store.feedback(READER.email) == {"2411.17700": -1}
