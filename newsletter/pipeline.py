@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from .config import Config
+from .errors import NewsletterError
 from .models import (
     DeliveryResult,
     Digest,
@@ -62,9 +63,11 @@ class EditionRef:
     subscriber: Subscriber
     edition: str
     edition_date: date
-    since: datetime  # exclusive
+    since: datetime  # exclusive; used when since_seq is unknown (a first edition)
     cutoff: datetime  # inclusive
     replay_ids: tuple[str, ...] | None = None  # a sent edition replayed: exactly these
+    since_seq: int | None = None  # exclusive: the previous edition's cutoff_seq
+    cutoff_seq: int | None = None  # inclusive: papers committed up to here (None: by time)
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,31 +234,63 @@ class Pipeline:
             return sched.edition_key(fire), fire.date()
         return sched.edition_key(local), local.date()
 
+    def _window(
+        self, sub: Subscriber, edition: str, cutoff: datetime
+    ) -> tuple[datetime, int | None]:
+        """Where an edition's window starts: the previous edition's cutoff (by commit
+        sequence when recorded, so a paper committed late by a concurrent fetch still
+        falls in the next window), else ``defaults.lookback_days`` back."""
+        prev = self.store.last_sent(sub.email, before=edition, cutoff_before=cutoff)
+        since = (prev.cutoff or prev.sent_at or prev.updated_at) if prev else None
+        if since is None:
+            since = cutoff - timedelta(days=self.config.defaults.lookback_days)
+        return since, prev.cutoff_seq if prev else None
+
+    def _ref(
+        self,
+        sub: Subscriber,
+        edition: str,
+        edition_date: date,
+        cutoff: datetime,
+        cutoff_seq: int | None,
+    ) -> EditionRef:
+        existing = self.store.delivery(sub.email, edition)
+        if existing and existing.state in (PENDING, SENDING) and existing.cutoff:
+            # A retry keeps the window first chosen for it.
+            cutoff, cutoff_seq = existing.cutoff, existing.cutoff_seq
+        since, since_seq = self._window(sub, edition, cutoff)
+        return EditionRef(
+            sub, edition, edition_date, since, cutoff, since_seq=since_seq, cutoff_seq=cutoff_seq
+        )
+
     def edition_ref(
         self, sub: Subscriber, *, now: datetime, on_date: date | None = None
     ) -> EditionRef:
         """The edition of ``now`` (or of a past local date, replayed from stored papers)."""
-        tz = zone(sub)
         if on_date is None:
             edition, edition_date = self.current_edition(sub, now)
-            cutoff = now
-        else:
-            sched = parse_schedule(sub.schedule)
-            edition = sched.edition_key(datetime.combine(on_date, time(12), tzinfo=tz))
-            edition_date = on_date
-            cutoff = min(now, datetime.combine(on_date + timedelta(days=1), time(0), tzinfo=tz))
-        existing = self.store.delivery(sub.email, edition)
-        if existing and existing.cutoff:
-            cutoff = existing.cutoff
-        if on_date is not None and existing and existing.state == SENT:
-            return EditionRef(
-                sub, edition, edition_date, cutoff, cutoff, replay_ids=existing.paper_ids
+            return self._ref(sub, edition, edition_date, now, self.store.max_seq())
+        tz = zone(sub)
+        today = now.astimezone(tz).date()
+        if on_date > today:
+            raise NewsletterError(
+                f"--date {on_date} is in the future for {sub.email} (local date {today} in "
+                f"{sub.timezone}); only past and current editions can be replayed or sent"
             )
-        prev = self.store.last_sent(sub.email, before=edition)
-        since = (prev.cutoff or prev.sent_at or prev.updated_at) if prev else None
-        if since is None:
-            since = cutoff - timedelta(days=self.config.defaults.lookback_days)
-        return EditionRef(sub, edition, edition_date, since, cutoff)
+        sched = parse_schedule(sub.schedule)
+        day_start = datetime.combine(on_date, time(0), tzinfo=tz)
+        day_end = datetime.combine(on_date + timedelta(days=1), time(0), tzinfo=tz)
+        fires = list(sched.fire_times(day_start - timedelta(seconds=1), day_end, tz))
+        # The day's real edition: its last fire time (several a day for some cron lines).
+        edition = sched.edition_key(fires[-1] if fires else day_start + timedelta(hours=12))
+        existing = self.store.delivery(sub.email, edition)
+        if existing and existing.state == SENT:
+            cutoff = existing.cutoff or min(now, day_end)
+            return EditionRef(sub, edition, on_date, cutoff, cutoff, replay_ids=existing.paper_ids)
+        if on_date == today:
+            return self._ref(sub, edition, on_date, now, self.store.max_seq())
+        # A past edition never sent: the papers first seen up to the end of that day.
+        return self._ref(sub, edition, on_date, min(now, day_end), None)
 
     def due(self, subs: Sequence[Subscriber], now: datetime) -> tuple[list[EditionRef], list[str]]:
         """Editions due now: the latest fire time within the grace period, not yet done.
@@ -265,6 +300,7 @@ class Pipeline:
         """
         grace = timedelta(hours=self.config.scheduler.grace_hours)
         due, missed = [], []
+        max_seq: int | None = None  # read once, before any selection
         for sub in subs:
             sched, tz = parse_schedule(sub.schedule), zone(sub)
             fire = sched.previous(now, tz, within=grace)
@@ -284,12 +320,9 @@ class Pipeline:
             existing = self.store.delivery(sub.email, edition)
             if existing is not None and existing.state not in (PENDING, SENDING):
                 continue
-            prev = self.store.last_sent(sub.email, before=edition)
-            cutoff = existing.cutoff if existing and existing.cutoff else now
-            since = (prev.cutoff or prev.sent_at or prev.updated_at) if prev else None
-            if since is None:
-                since = cutoff - timedelta(days=self.config.defaults.lookback_days)
-            due.append(EditionRef(sub, edition, fire.date(), since, cutoff))
+            if max_seq is None:
+                max_seq = self.store.max_seq()
+            due.append(self._ref(sub, edition, fire.date(), now, max_seq))
         return due, missed
 
     # -- selection ----------------------------------------------------------------
@@ -298,14 +331,25 @@ class Pipeline:
         """Select for each edition. One index is built per distinct window."""
         from .selection import Selector
 
-        groups: dict[tuple[datetime, datetime, tuple[str, ...] | None], list[EditionRef]] = {}
+        groups: dict[tuple[Any, ...], list[EditionRef]] = {}
         for ref in refs:
-            groups.setdefault((ref.since, ref.cutoff, ref.replay_ids), []).append(ref)
-        for (since, cutoff, replay_ids), members in groups.items():
+            key: tuple[Any, ...] = (ref.since_seq, ref.cutoff_seq, ref.replay_ids)
+            if ref.since_seq is None or ref.cutoff_seq is None:
+                key += (ref.since, ref.cutoff)
+            groups.setdefault(key, []).append(ref)
+        for members in groups.values():
+            ref0 = members[0]
+            replay_ids = ref0.replay_ids
             if replay_ids is not None:
                 papers = [p for pid in replay_ids if (p := self.store.get_paper(pid))]
-            else:
-                papers = self.store.papers(since=since, until=cutoff)
+            elif ref0.since_seq is not None and ref0.cutoff_seq is not None:
+                papers = self.store.papers(since_seq=ref0.since_seq, until_seq=ref0.cutoff_seq)
+            else:  # a first edition (lookback by time) or a past date never sent
+                papers = self.store.papers(
+                    since=ref0.since,
+                    until=ref0.cutoff if ref0.cutoff_seq is None else None,
+                    until_seq=ref0.cutoff_seq,
+                )
             selector = Selector(papers, self.config.selection)
             # In chunks: one sparse product per chunk and one query per table per chunk
             # (per-subscriber select() + queries cost ~10x more: benchmarks/bench_pipeline.py).
@@ -408,6 +452,7 @@ class Pipeline:
 
         counts: dict[tuple[str, str], int] = {}
         cutoffs = {ref.subscriber.email: ref.cutoff for ref in todo}
+        cutoff_seqs = {ref.subscriber.email: ref.cutoff_seq for ref in todo}
 
         def produce() -> Iterator[OutgoingMessage | Outcome]:
             # Outcomes (empty, dry run) are yielded, not reported here: the consumer
@@ -419,7 +464,11 @@ class Pipeline:
                     reason = digest.empty_reason or "nothing to send"
                     if not dry_run:
                         self.store.record_empty(
-                            email, digest.edition, reason, cutoff=cutoffs[email]
+                            email,
+                            digest.edition,
+                            reason,
+                            cutoff=cutoffs[email],
+                            cutoff_seq=cutoff_seqs[email],
                         )
                     yield Outcome(email, digest.edition, O_EMPTY, detail=reason)
                     continue
@@ -444,7 +493,14 @@ class Pipeline:
             # Ledger rows for a batch in one transaction, committed as 'pending' before
             # any of them is handed to the transport.
             self.store.prepare_deliveries(
-                (m.subscriber, m.edition, m.message_id, m.paper_ids, cutoffs[m.subscriber])
+                (
+                    m.subscriber,
+                    m.edition,
+                    m.message_id,
+                    m.paper_ids,
+                    cutoffs[m.subscriber],
+                    cutoff_seqs[m.subscriber],
+                )
                 for m in batch
             )
             return batch
