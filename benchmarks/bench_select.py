@@ -10,6 +10,8 @@ real title phrases; 20% also follow an author, 20% list categories, 10% exclude 
 Figures printed:
 - index: building the Selector once for the candidate set;
 - select_many: all subscribers in one call (the batch path the pipeline uses);
+- select_many, pipeline-style: the same number of subscribers made by benchmarks/synth.py
+  (the end-to-end benchmark's generator: half of the interests list 1-2 categories);
 - select loop: ``select()`` once per subscriber (a sample, extrapolated);
 - naive baseline: per-subscriber pure-Python BM25 over the 1,000 papers (a sample,
   extrapolated), the way a simple digest tool scores.
@@ -28,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import synth  # noqa: E402
 from eval_selection import PlainBM25, load_arxiv_day, load_daily  # noqa: E402
 
 from newsletter.config import SelectionConfig  # noqa: E402
@@ -98,6 +101,13 @@ def main() -> None:
     digests = selector.select_many(subs, edition="bench", edition_date=day)
     t_many, c_many = time.perf_counter() - t0, time.process_time() - c0
     picks = sum(len(d.picks) for d in digests)
+    del digests
+    styled = synth.make_subscribers(papers, args.subscribers)
+    t0, c0 = time.perf_counter(), time.process_time()
+    styled_picks = sum(
+        len(d.picks) for d in selector.select_many(styled, edition="b", edition_date=day)
+    )
+    t_synth, c_synth = time.perf_counter() - t0, time.process_time() - c0
 
     sample = subs[: args.sample]
     fresh = Selector(papers, SelectionConfig())  # cold caches, like a first call
@@ -120,6 +130,10 @@ def main() -> None:
     print(
         f"index + select_many                 {t_index + t_many:7.3f} s   "
         f"(CPU {c_index + c_many:.3f} s; target <= 2 s)"
+    )
+    print(
+        f"select_many, pipeline-style subs    {t_synth:7.3f} s   "
+        f"(CPU {c_synth:.3f} s, {styled_picks} picks; synth.py, half with categories)"
     )
     print(f"select() loop, extrapolated         {t_loop:7.3f} s   (from {len(sample)})")
     print(f"naive per-subscriber BM25, extrap.  {t_naive:7.3f} s   (from {len(sample)})")

@@ -3,6 +3,7 @@ trending, feedback, batch == single, and a check on a real arXiv day."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from datetime import date
@@ -316,6 +317,70 @@ def test_whole_row_path_ranks_beyond_the_batch_top_in_order() -> None:
     assert pick_ids(whole)[-1] == pick_ids(fast)[-1] == "p000"  # the weakest match last
     scores = [p.score for p in whole.picks]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_in_category_paper_beyond_the_lexical_top_overtakes_with_categories() -> None:
+    # 80 papers outside the category match better lexically than the one inside it; with
+    # the interest's categories the in-category paper must still be ranked over the whole
+    # row (it is not among the batch's best lexical papers) and come first.
+    papers = [
+        paper(f"o{i:03d}", "qubits qubits qubits", "qubits " * (i + 2), categories=("cs.LG",))
+        for i in range(80)
+    ]
+    papers.append(paper("in", "Qubits", "qubits qubits", categories=("quant-ph", "cs.ET")))
+    s = Selector(papers)
+    plain = pick_ids(s.select(sub(QUANTUM, max_papers=3), edition="e", edition_date=DAY))
+    assert "in" not in plain
+    boosted = Interest(name="Q", keywords=QUANTUM.keywords, categories=("quant-*",))
+    d = s.select(sub(boosted, max_papers=3), edition="e", edition_date=DAY)
+    assert pick_ids(d)[0] == "in"
+    assert "category quant-ph" in d.picks[0].reasons
+    many = s.select_many(
+        [sub(boosted, max_papers=3), sub(QUANTUM, max_papers=3)], edition="e", edition_date=DAY
+    )
+    assert pick_ids(many[0]) == pick_ids(d) and pick_ids(many[1]) == plain
+
+
+def test_caches_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from newsletter.selection import selector as selector_module
+
+    monkeypatch.setattr(selector_module, "_CACHE_MAX", 5)
+    s = Selector(PAPERS)
+    subs = [
+        sub(Interest(name="t", keywords=(f"word{i}", "qubits"), categories=(f"x{i}.*",)))
+        for i in range(40)
+    ]
+    digests = s.select_many(subs, edition="e", edition_date=DAY)
+    assert all(pick_ids(d) for d in digests)  # "qubits" still matches after evictions
+    assert len(s._queries) <= 5 and len(s._pattern_masks) <= 5 and len(s._keywords) <= 5
+
+
+def test_scores_do_not_depend_on_the_hash_seed() -> None:
+    # Query features are kept in written order (not set order), so float sums, and thus
+    # rounded scores, are the same in every process.
+    code = (
+        "from datetime import date\n"
+        "from newsletter.selection import Selector\n"
+        "from newsletter.models import Interest, Paper, Subscriber\n"
+        "ps = [Paper(id=str(i), title=f'graph neural networks {i}', abstract='message passing "
+        "on graphs and node classification ' * (i % 7 + 1)) for i in range(50)]\n"
+        "it = Interest(name='g', description='Graph neural networks.', keywords=("
+        "'graph neural networks', 'message passing', 'node classification'))\n"
+        "d = Selector(ps).select(Subscriber(email='a@b.c', interests=(it,), max_papers=20), "
+        "edition='e', edition_date=date(2024, 1, 1))\n"
+        "print([(p.paper.id, repr(p.score)) for p in d.picks])\n"
+    )
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            check=True,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(outs) == 1 and "[]" not in outs
 
 
 def test_untrusted_text_does_not_break_indexing() -> None:

@@ -23,12 +23,13 @@ import eval_selection as ev  # noqa: E402
 
 def test_profiles_are_written_like_the_held_out_ones() -> None:
     profiles, judgments = ev.load_judged()
-    assert len(profiles) == 24
+    assert len(profiles) == 48  # two rounds of 24, each split half tune / half held-out
     names = [p["name"] for p in profiles]
     assert len(set(names)) == len(names)
     assert sorted(judgments) == sorted(names)
     splits = [p["split"] for p in profiles]
-    assert splits.count("tune") == splits.count("held") == 12
+    assert splits.count("tune") == splits.count("held") == 24
+    assert [p["split"] for p in profiles[:24]].count("tune") == 12
     for p in profiles:
         # A one-sentence description plus 2-5 keywords, no categories or authors.
         assert set(p) == {"name", "split", "description", "keywords"}, p["name"]
@@ -94,6 +95,9 @@ def test_selector_beats_the_baselines_on_the_judged_set(shared_data) -> None:
         query = p["description"] + " " + " ".join(p["keywords"])
         base.append(ev.ndcg_at(bm25.rank(query), rel))
     mean_ours, mean_base = sum(ours) / len(ours), sum(base) / len(base)
-    # Measured 0.838 vs 0.737 (docs/selection.md); a regression below 0.82 fails.
-    assert mean_ours >= 0.82, mean_ours
+    first = sum(ours[:24]) / 24
+    # Measured (docs/selection.md): 0.799 vs plain BM25 0.717 over all 48 profiles, 0.838
+    # over the first 24; a regression of about 0.02 (the noise level of a half) fails.
+    assert mean_ours >= 0.78, mean_ours
+    assert first >= 0.82, first
     assert mean_ours > mean_base + 0.05

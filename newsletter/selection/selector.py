@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import fnmatch
 import gc
+import itertools
 import logging
 import math
 import re
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -45,6 +46,8 @@ log = logging.getLogger(__name__)
 
 TRENDING_SECTION = "Trending on Hugging Face"
 NO_CANDIDATES = "no new papers since the last edition"
+_CACHE_MAX = 50_000  # entries per cache (patterns, phrases, queries): memory stays bounded
+HEAD = 16  # of those, converted to Python lists up front
 TOP = 64  # best lexical papers per interest kept from the batch product for the fast path
 _CATEGORY = re.compile(r"^[a-z][a-z-]*(\.[A-Za-z-]+|\.\*|\*)$")
 
@@ -69,14 +72,21 @@ class Weights:
     query_idf: float = 0.5  # query weights times idf ** 0.5: rare, telling words count more
 
 
+# A keyword: ('"as written"', phrase key " a b ", its stems in order, their set).
+_Keyword = tuple[str, str, tuple[str, ...], frozenset[str]]
+
+
 @dataclass(slots=True)
 class _Query:
     features: tuple[str, ...]  # stems and stem pairs
     weights: tuple[float, ...]  # their query weights
-    keywords: tuple[tuple[str, str, tuple[str, ...]], ...]  # ('"as written"', key, stems)
-    terms: tuple[tuple[str, str], ...]  # description (stem, '"surface word"')
+    cols: tuple[int, ...]  # their index columns (-1: no candidate has it)
+    keywords: tuple[_Keyword, ...]
+    terms: tuple[tuple[str, str], ...]  # description (stem, surface word)
     description: str
     raw_keywords: tuple[str, ...]
+    stems: frozenset[str] = frozenset()  # every query stem (keywords and description)
+    matched: dict[int, str] = field(default_factory=dict)  # paper -> "matched ..." reason
 
     @property
     def text(self) -> str:
@@ -100,26 +110,51 @@ class _Batch:
     by_sub: list[list[int]] = field(default_factory=list)  # subscriber -> its row numbers
     queries: list[_Query] = field(default_factory=list)
     qrow: list[int] = field(default_factory=list)  # row -> query number, -1 for none
+    qcats: list[tuple[str, ...]] = field(default_factory=list)  # query -> its categories
 
 
 class _Scored:
-    """A batch's lexical scores; whole rows of final scores computed when asked."""
+    """A batch's scores: lexical rows, and each row's best ``TOP`` papers ranked by final
+    score (the first ``HEAD`` as Python lists, the rest converted only when reached);
+    whole rows of final scores are computed when asked."""
 
-    __slots__ = ("lex", "sel", "top", "wts")
+    __slots__ = ("best", "bestv", "head", "headv", "lex", "sel", "top", "wts")
 
-    def __init__(self, sel: Selector, lex: np.ndarray, top: np.ndarray, wts: np.ndarray):
+    def __init__(
+        self,
+        sel: Selector,
+        lex: np.ndarray,
+        top: np.ndarray,
+        wts: np.ndarray,
+        best: np.ndarray,
+        bestv: np.ndarray,
+    ):
         self.sel, self.lex, self.top, self.wts = sel, lex, top, wts
+        self.best, self.bestv = best, bestv
+        # One conversion per chunk, of the part nearly every section stops within.
+        self.head: list[list[int]] = best[:, :HEAD].tolist()
+        self.headv: list[list[float]] = bestv[:, :HEAD].tolist()
 
-    def row(self, i: int) -> Callable[[], np.ndarray]:
-        return lambda: self._row(i)
+    def ranked(self, i: int) -> Iterator[tuple[int, float]]:
+        """Row ``i``'s best papers with their scores, best first."""
+        yield from zip(self.head[i], self.headv[i], strict=True)
+        if self.best.shape[1] > HEAD:
+            yield from zip(self.best[i, HEAD:].tolist(), self.bestv[i, HEAD:].tolist(), strict=True)
 
-    def _row(self, i: int) -> np.ndarray:
-        sel = self.sel
-        lex = self.lex[i]
-        score = sel.w.lexical * lex + self.wts[i] @ sel._expand[self.top[i]]
-        score *= np.float32(sel._norm)
-        score[lex <= 0] = 0.0
-        return score.astype(np.float32)
+    def last(self, i: int) -> float:
+        """The lowest score in row ``i``'s best list (0 when every scored paper is in it)."""
+        return float(self.bestv[i, -1]) if self.bestv.shape[1] else 0.0
+
+    def full(self, i: int) -> np.ndarray:
+        """Row ``i``'s final score of every paper (before per-interest adjustments)."""
+        return self.sel._final(self.lex[i : i + 1], self.top[i : i + 1], self.wts[i : i + 1])[0]
+
+
+def _put(cache: dict, key: object, value: object, cap: int) -> None:
+    """Insert into a bounded cache, dropping the oldest entry when it is full."""
+    if len(cache) >= cap:
+        del cache[next(iter(cache))]
+    cache[key] = value
 
 
 class Selector:
@@ -149,14 +184,14 @@ class Selector:
         finally:
             if gc_was_on:
                 gc.enable()
-        self._cat_hits: dict[tuple[str, tuple[str, ...]], bool] = {}
-        self._keywords: dict[
-            str, tuple[tuple[str, str, tuple[str, ...]], tuple[str, ...], tuple[str, ...]]
-        ] = {}
+        self._keywords: dict[str, tuple[_Keyword, tuple[str, ...], tuple[str, ...]]] = {}
         self._nothing = np.zeros(self.n, dtype=bool)  # "no paper blocked", never written
         self._queries: dict[tuple[str, tuple[str, ...]], _Query | None] = {}
         self._phrase_masks: dict[str, np.ndarray] = {}
-        self._category_masks: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
+        # Per category pattern (as written): (primary mask, any mask, categories matched).
+        # Bounded by the distinct patterns subscribers write; a tuple of patterns is the
+        # OR of its patterns' masks, computed when needed (a few microseconds).
+        self._pattern_masks: dict[str, tuple[np.ndarray, np.ndarray, frozenset[str]]] = {}
         self._author_hits: dict[str, tuple[tuple[int, str], ...]] = {}
         # Author index: surname reading -> [(doc, name as written)].
         self._authors: dict[str, list[tuple[int, str]]] = {}
@@ -205,43 +240,47 @@ class Selector:
         if key in self._queries:
             return self._queries[key]
         w = self.w
-        feats: dict[str, float] = {}
+        vocab_get = self.index.vocab.get
         desc = analyze_with_surface(interest.description, QUERY_STOPWORDS)
         terms: dict[str, str] = {}
         for st, surface in desc:
-            if st not in terms:
-                terms[st] = surface
-                feats[st] = w.description
-        for bg in bigrams([st for st, _ in desc]):
-            feats[bg] = w.description_bigram
-        kws: list[tuple[str, str, tuple[str, ...]]] = []
+            terms.setdefault(st, surface)
+        feats = dict.fromkeys(terms, w.description)
+        if len(desc) > 1:
+            feats.update(dict.fromkeys(bigrams([st for st, _ in desc]), w.description_bigram))
+        kws: list[_Keyword] = []
+        kw_w, kwb_w = w.keyword, w.keyword_bigram
         for kw in interest.keywords:
             parsed = self._keywords.get(kw)
             if parsed is None:
                 toks = tuple(analyze(kw, QUERY_STOPWORDS))
-                parsed = self._keywords[kw] = (
-                    (f'"{kw.strip()}"', " " + " ".join(toks) + " ", toks),
-                    tuple(set(toks)),
-                    tuple(set(bigrams(list(toks)))),
+                parsed = (
+                    (f'"{kw.strip()}"', " " + " ".join(toks) + " ", toks, frozenset(toks)),
+                    tuple(dict.fromkeys(toks)),
+                    tuple(dict.fromkeys(bigrams(list(toks)))),
                 )
+                _put(self._keywords, kw, parsed, _CACHE_MAX)
             if not parsed[0][2]:
                 continue
             kws.append(parsed[0])
+            get = feats.get
             for st in parsed[1]:
-                feats[st] = feats.get(st, 0.0) + w.keyword
+                feats[st] = get(st, 0.0) + kw_w
             for bg in parsed[2]:
-                feats[bg] = feats.get(bg, 0.0) + w.keyword_bigram
+                feats[bg] = get(bg, 0.0) + kwb_w
         query: _Query | None = None
         if feats:
             query = _Query(
                 features=tuple(feats),
                 weights=tuple(feats.values()),
+                cols=tuple([vocab_get(f, -1) for f in feats]),
                 keywords=tuple(kws),
-                terms=tuple((st, f'"{surface}"') for st, surface in terms.items()),
+                terms=tuple(terms.items()),
                 description=interest.description,
                 raw_keywords=interest.keywords,
+                stems=frozenset(terms).union(*(k[3] for k in kws)),
             )
-        self._queries[key] = query
+        _put(self._queries, key, query, _CACHE_MAX)
         return query
 
     def _phrase_mask(self, term: str) -> np.ndarray:
@@ -253,7 +292,7 @@ class Selector:
                 mask = self._category_mask((t,))[1]
             else:
                 mask = self._phrase_docs(phrase_key(t))
-            self._phrase_masks[term] = mask
+            _put(self._phrase_masks, term, mask, _CACHE_MAX)
         return mask
 
     def _postings(self, feature: str) -> np.ndarray:
@@ -279,19 +318,44 @@ class Selector:
         mask[docs] = True
         return mask
 
-    def _category_mask(self, patterns: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-        """(primary category matches, any category matches) for wildcard patterns."""
-        got = self._category_masks.get(patterns)
+    def _pattern(self, pattern: str) -> tuple[np.ndarray, np.ndarray, frozenset[str]]:
+        """(primary category matches, any category matches, categories matched) for one
+        wildcard pattern, computed once per Selector over the candidates' categories."""
+        got = self._pattern_masks.get(pattern)
         if got is None:
             prim = np.zeros(self.n, dtype=bool)
             anyc = np.zeros(self.n, dtype=bool)
+            cats = []
             for cat, (prim_docs, any_docs) in self._cat_docs.items():
-                if self._cat_in(cat, patterns):
+                if self._cat_match(cat, (pattern,)):
                     prim[prim_docs] = True
                     anyc[any_docs] = True
-            got = (prim, anyc)
-            self._category_masks[patterns] = got
+                    cats.append(cat)
+            got = (prim, anyc, frozenset(cats))
+            _put(self._pattern_masks, pattern, got, _CACHE_MAX)
         return got
+
+    def _categories_of(self, patterns: tuple[str, ...]) -> frozenset[str]:
+        """The candidates' categories that match any of ``patterns``."""
+        if not patterns:
+            return frozenset()
+        cats = self._pattern(patterns[0])[2]
+        if len(patterns) > 1:
+            cats = cats.union(*(self._pattern(p)[2] for p in patterns[1:]))
+        return cats
+
+    def _category_mask(self, patterns: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """(primary category matches, any category matches) for wildcard patterns."""
+        if len(patterns) == 1:
+            prim, anyc, _ = self._pattern(patterns[0])
+            return prim, anyc
+        prim = np.zeros(self.n, dtype=bool)
+        anyc = np.zeros(self.n, dtype=bool)
+        for pat in patterns:
+            p_mask, a_mask, _ = self._pattern(pat)
+            prim |= p_mask
+            anyc |= a_mask
+        return prim, anyc
 
     def _followed(self, author: str) -> tuple[tuple[int, str], ...]:
         hits = self._author_hits.get(author)
@@ -302,20 +366,31 @@ class Selector:
                     if doc not in found and names_match(author, name):
                         found[doc] = name
             hits = tuple(found.items())
-            self._author_hits[author] = hits
+            _put(self._author_hits, author, hits, _CACHE_MAX)
         return hits
 
     # ------------------------------------------------------------------ scoring
-    def _score_rows(self, queries: list[_Query]) -> tuple[_Scored, np.ndarray, np.ndarray]:
-        """Scores for a batch of queries: the lexical matrix (rows = queries), and each
-        row's best ``TOP`` papers (indices, final scores) in descending order. Whole
-        rows of final scores are computed on demand (``_Scored.row``)."""
+    def _final(self, lex: np.ndarray, top: np.ndarray, wts: np.ndarray) -> np.ndarray:
+        """Final scores of every paper for rows of lexical scores: lexical + the weighted
+        expansion rows of each row's ``top`` papers (``prf_docs`` multiply-adds a score)."""
+        final = np.float32(self.w.lexical) * lex
+        for j in range(top.shape[1]):
+            final += wts[:, j, None] * self._expand[top[:, j]]
+        final *= np.float32(self._norm)
+        final[lex <= 0] = 0.0
+        return final
+
+    def _score_rows(self, queries: list[_Query], cats: Sequence[tuple[str, ...]] = ()) -> _Scored:
+        """Scores for a batch of queries (``cats``: each query's interest categories):
+        the lexical matrix (rows = queries), and each row's best ``TOP`` papers (indices,
+        final scores) in descending order. Whole rows of final scores are computed on
+        demand (``_Scored.row``)."""
         m = len(queries)
         k = min(TOP, self.n)
         if m == 0 or self.n == 0:
             z = np.zeros((m, self.n), dtype=np.float32)
             zi = np.zeros((m, 0), dtype=np.int64)
-            return _Scored(self, z, zi, z[:, :0]), zi, z[:, :0]
+            return _Scored(self, z, zi, z[:, :0], zi, z[:, :0])
         lex = (self._query_matrix(queries) @ self.index.weights_t).toarray()  # (m, n) 0..1
         if self.semantic is not None:
             sem = self.semantic.scores([q.text for q in queries])
@@ -327,8 +402,9 @@ class Selector:
             cand = np.argpartition(-lex, k - 1, axis=1)[:, :k]
         else:
             cand = np.tile(np.arange(self.n), (m, 1))
+        cand.sort(axis=1)  # by position, so that a stable sort by score breaks ties by it
         cand_lex = np.take_along_axis(lex, cand, axis=1)
-        order = np.lexsort((cand, -cand_lex), axis=-1)
+        order = np.argsort(-cand_lex, axis=1, kind="stable")
         cand = np.take_along_axis(cand, order, axis=1)
         cand_lex = np.take_along_axis(cand_lex, order, axis=1)
         p = min(self.w.prf_docs, k)
@@ -336,15 +412,36 @@ class Selector:
         present = cand_lex[:, :p] > 0
         cnt = present.sum(axis=1, keepdims=True).astype(np.float32)
         wts = np.where(present, 1.0 / np.maximum(cnt, 1.0), 0.0).astype(np.float32)
-        scored = _Scored(self, lex, top, wts)
         # Final scores at the candidates only: lexical + weighted expansion rows.
+        # (Summed in the same order as _final, element by element: identical values.)
         expand = self._expand[top[:, :, None], cand[:, None, :]]  # (m, p, k)
-        bestv = self.w.lexical * cand_lex + np.einsum("mp,mpk->mk", wts, expand)
+        bestv = np.float32(self.w.lexical) * cand_lex
+        for j in range(p):
+            bestv += wts[:, j, None] * expand[:, j, :]
         bestv *= np.float32(self._norm)
         bestv[cand_lex <= 0] = 0.0
-        order = np.lexsort((cand, -bestv), axis=-1)  # best first, ties by position
-        return (
-            scored,
+        with_cats = [i for i, c in enumerate(cats) if c]
+        if with_cats:
+            # An interest with categories: its whole row, boosted inside them and damped
+            # outside (an in-category paper can overtake the lexical top), in one go.
+            rows = np.array(with_cats)
+            full = self._final(lex[rows], top[rows], wts[rows])
+            inside = np.stack([self._category_mask(cats[i])[1] for i in with_cats])
+            full = np.where(inside, full**self.w.in_category, full * self.w.out_of_category)
+            if k < self.n:
+                cand[rows] = np.argpartition(-full, k - 1, axis=1)[:, :k]
+            else:
+                cand[rows] = np.arange(self.n)
+            bestv[rows] = np.take_along_axis(full, cand[rows], axis=1)
+        order = np.argsort(cand, axis=1, kind="stable")  # best first, ties by position
+        cand = np.take_along_axis(cand, order, axis=1)
+        bestv = np.take_along_axis(bestv, order, axis=1)
+        order = np.argsort(-bestv, axis=1, kind="stable")
+        return _Scored(
+            self,
+            lex,
+            top,
+            wts,
             np.take_along_axis(cand, order, axis=1),
             np.take_along_axis(bestv, order, axis=1),
         )
@@ -359,8 +456,9 @@ class Selector:
         lens = np.fromiter((len(q.features) for q in queries), np.int64, m)
         total = int(lens.sum())
         vocab = self.index.vocab
-        cols = np.fromiter((vocab.get(f, -1) for q in queries for f in q.features), np.int64, total)
-        vals = np.fromiter((v for q in queries for v in q.weights), np.float64, total)
+        chain = itertools.chain.from_iterable
+        cols = np.fromiter(chain(q.cols for q in queries), np.int64, total)
+        vals = np.fromiter(chain(q.weights for q in queries), np.float64, total)
         known = cols >= 0
         idf = np.where(known, self.index.idf[np.where(known, cols, 0)], self.index.idf_unseen)
         if self.w.query_idf:
@@ -444,6 +542,7 @@ class Selector:
                 batch.qrow.append(len(batch.queries) if q is not None else -1)
                 if q is not None:
                     batch.queries.append(q)
+                    batch.qcats.append(interest.categories)
             if sub.trending:
                 mine.append(len(batch.rows))
                 batch.rows.append(
@@ -470,8 +569,7 @@ class Selector:
             return out
         for part in parts:
             batch = self._prepare(part)
-            scored, best_arr, bestv_arr = self._score_rows(batch.queries)
-            best, bestv = best_arr.tolist(), bestv_arr.tolist()  # one conversion per chunk
+            scored = self._score_rows(batch.queries, batch.qcats)
             qrow = batch.qrow
             for si, sub in enumerate(part):
                 key = sub.email.lower()
@@ -480,12 +578,7 @@ class Selector:
                     self._assemble(
                         sub,
                         [batch.rows[r] for r in mine],
-                        [
-                            (scored.row(qrow[r]), best[qrow[r]], bestv[qrow[r]])
-                            if qrow[r] >= 0
-                            else None
-                            for r in mine
-                        ],
+                        [(scored, qrow[r]) if qrow[r] >= 0 else None for r in mine],
                         edition=edition,
                         edition_date=edition_date,
                         exclude_ids=(exclude_ids or {}).get(key, ()),
@@ -525,7 +618,7 @@ class Selector:
         self,
         sub: Subscriber,
         rows: list[_Row],
-        row_scores: list[tuple[Callable[[], np.ndarray], list[int], list[float]] | None],
+        row_scores: list[tuple[_Scored, int] | None],
         *,
         edition: str,
         edition_date: date,
@@ -576,6 +669,16 @@ class Selector:
                     bad |= self._phrase_mask(term)
             threshold = max(sub.min_score, 0.0) if not row.trending or row.query else 0.0
             iters.append((r, self._candidates(row, row_scores[r], bad, threshold, delta)))
+        if len(iters) == 1:  # one section: its best papers in order, up to its quota
+            r, it = iters[0]
+            quota = rows[r].interest.max_papers
+            for doc, score in it:
+                if len(picked) >= budget or (quota is not None and counts[r] >= quota):
+                    break
+                if doc not in picked:
+                    picked[doc] = (r, score, [])
+                    counts[r] += 1
+            iters = []
         while iters and len(picked) < budget:
             offers: list[tuple[float, int, int]] = []
             alive: list[tuple[int, Iterator[tuple[int, float]]]] = []
@@ -610,9 +713,27 @@ class Selector:
 
         per_row: list[list[Pick]] = [[] for _ in rows]
         papers = self.papers
+        # Only matched words and categories to explain (the usual case): inline.
+        simple = delta is None and self.semantic is None and not self.settings.trending_boost
+        plain = [simple and not row.trending for row in rows]
+        cats = [self._categories_of(row.interest.categories) for row in rows]
         for doc, (r, score, reasons) in picked.items():
             row = rows[r]
-            reasons += self._reasons(row, doc, delta)
+            if plain[r]:
+                q = row.query
+                if q is not None:
+                    matched = q.matched.get(doc)
+                    if matched is None:
+                        matched = q.matched[doc] = self._matched(q, doc)
+                    if matched:
+                        reasons.append(matched)
+                mine = cats[r]
+                if mine:
+                    hit = [c for c in dict.fromkeys(papers[doc].categories) if c in mine]
+                    if hit:
+                        reasons.append("category " + ", ".join(hit))
+            else:
+                reasons += self._reasons(row, doc, delta)
             score = round(score, 4) if 0.0 <= score <= 1.0 else min(max(score, 0.0), 1.0)
             per_row[r].append(Pick(papers[doc], score, row.name, tuple(reasons)))
         sections = tuple(
@@ -623,7 +744,7 @@ class Selector:
     def _candidates(
         self,
         row: _Row,
-        got: tuple[Callable[[], np.ndarray], list[int], list[float]] | None,
+        got: tuple[_Scored, int] | None,
         bad: np.ndarray,
         threshold: float,
         delta: np.ndarray | None,
@@ -631,19 +752,26 @@ class Selector:
         """(paper, score) for one section, best first, above ``threshold``, not ``bad``."""
         seen: set[int] = set()
         plain = delta is None and not self.settings.trending_boost
-        if plain and got is not None and not row.trending and not row.interest.categories:
+        if plain and got is not None and not row.trending:
             # Fast path: the batch's best papers for this interest, already ranked.
-            val = got[2]
-            for doc, v in zip(got[1], val, strict=True):
-                if v <= threshold:
-                    return
-                if not bad[doc]:
+            scored, i = got
+            if bad is self._nothing:  # nothing blocked: no per-paper test
+                for doc, v in scored.ranked(i):
+                    if v <= threshold:
+                        return
                     seen.add(doc)
                     yield doc, v
-            if not val or val[-1] <= 0.0:
+            else:
+                for doc, v in scored.ranked(i):
+                    if v <= threshold:
+                        return
+                    if not bad[doc]:
+                        seen.add(doc)
+                        yield doc, v
+            if scored.last(i) <= 0.0:
                 return  # every paper with a score was in the list
         # Whole row: custom scoring, or more papers wanted than the batch kept.
-        s = self._row_scores(row, got[0]() if got is not None else None, delta)
+        s = self._row_scores(row, got[0].full(got[1]) if got is not None else None, delta)
         if s is None:
             return
         ok = np.flatnonzero((s > threshold) & ~bad)
@@ -691,32 +819,43 @@ class Selector:
             s = np.where(s > 0, np.maximum(s + delta, 1e-6), 0.0)
         return np.minimum(s, 1.0)
 
+    def _matched(self, q: _Query, doc: int) -> str:
+        """``matched "time series", "forecast"``: keywords found as phrases, then up to 4
+        description words (computed once per query and paper)."""
+        present = q.stems & self.index.stems[doc]  # one C-level set intersection
+        if not present:
+            return ""
+        hits = []
+        covered: set[str] = set()
+        for kw, pk, toks, tokset in q.keywords:
+            # Words first (a set test), the phrase (a substring search) only then.
+            if tokset <= present and (len(toks) == 1 or pk in self.index.keys[doc]):
+                hits.append(kw)
+                covered |= tokset
+        extra = 0
+        for st, surf in q.terms:
+            if st in present and st not in covered:
+                hits.append(f'"{surf}"')
+                extra += 1
+                if extra >= 4:
+                    break
+        return "matched " + ", ".join(hits) if hits else ""
+
     def _reasons(self, row: _Row, doc: int, delta: np.ndarray | None) -> list[str]:
         out: list[str] = []
         q = row.query
         paper = self.papers[doc]
         if q is not None:
-            stems = self.index.stems[doc]
-            hits = []
-            covered: set[str] = set()
-            for kw, pk, toks in q.keywords:
-                # Words first (a set lookup), the phrase (a substring search) only then.
-                if toks[0] in stems if len(toks) == 1 else pk in self.index.keys[doc]:
-                    hits.append(kw)
-                    covered.update(toks)
-            extra = 0
-            for st, surf in q.terms:
-                if st in stems and st not in covered:
-                    hits.append(surf)
-                    extra += 1
-                    if extra >= 4:
-                        break
-            if hits:
-                out.append("matched " + ", ".join(hits))
+            matched = q.matched.get(doc)
+            if matched is None:
+                matched = q.matched[doc] = self._matched(q, doc)
+            if matched:
+                out.append(matched)
             elif self.semantic is not None:
                 out.append("similar in meaning to this interest")
         if row.interest.categories:
-            match = [c for c in paper.categories if self._cat_in(c, row.interest.categories)]
+            cats = self._categories_of(row.interest.categories)
+            match = [c for c in dict.fromkeys(paper.categories) if c in cats]
             if match:
                 out.append("category " + ", ".join(match))
         if row.trending or self.settings.trending_boost:
@@ -726,14 +865,6 @@ class Selector:
         if delta is not None and delta[doc] > 0.05 * self.w.feedback:
             out.append("similar to papers you liked")
         return out
-
-    def _cat_in(self, cat: str, patterns: tuple[str, ...]) -> bool:
-        """``cs.LG`` against ``cs.LG``, ``cs.*``, ``cs`` (a whole archive) or any glob."""
-        key = (cat, patterns)
-        hit = self._cat_hits.get(key)
-        if hit is None:
-            hit = self._cat_hits[key] = self._cat_match(cat, patterns)
-        return hit
 
     @staticmethod
     def _cat_match(cat: str, patterns: tuple[str, ...]) -> bool:
