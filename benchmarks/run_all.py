@@ -36,6 +36,7 @@ AREA_BENCHMARKS: tuple[tuple[str, tuple[str, ...], int], ...] = (
     ("bench_select.py", ("--subscribers", "10000", "--sample", "100"), 180),
     ("bench_render.py", ("--n", "1000"), 120),
     ("bench_compose.py", ("--n", "2000"), 120),
+    ("bench_ledger.py", ("--n", "3000"), 120),
     ("bench_smtp.py", ("--n", "1000"), 180),
 )
 
