@@ -58,6 +58,8 @@ def encode_text(value: str, *, header: str = "Subject") -> str:
     long to fold is encoded too, so no output line is longer than 78 characters.
     """
     value = clean(value)
+    if value.isascii() and "=?" not in value and len(header) + 2 + len(value) <= 78:
+        return value  # fits one line as it is: nothing to encode or fold (the common case)
     if value.isascii() and "=?" not in value and all(len(w) <= 70 for w in value.split()):
         h = Header(value, "us-ascii", header_name=header)
     else:
