@@ -57,6 +57,15 @@ class Ctx:
 
 pass_ctx = click.make_pass_decorator(Ctx)
 
+format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format: text for people, json for scripts.",
+)
+
 
 def _setup_logging(debug: bool, quiet: bool) -> None:
     level = logging.DEBUG if debug else logging.ERROR if quiet else logging.INFO
@@ -92,14 +101,7 @@ def cli(ctx: click.Context, config: str | None, debug: bool, quiet: bool) -> Non
 
 
 @cli.command()
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
+@format_option
 @pass_ctx
 def validate(c: Ctx, fmt: str) -> None:
     """Check the config (and the templates it uses); print a summary."""
@@ -155,14 +157,7 @@ def validate(c: Ctx, fmt: str) -> None:
 
 
 @cli.command()
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
+@format_option
 @pass_ctx
 def fetch(c: Ctx, fmt: str) -> None:
     """Pull every enabled source into the store; print per-source counts.
@@ -294,18 +289,13 @@ def preview(
             if output is None:
                 sys.stdout.buffer.write(msg.data)
             else:
-                output.parent.mkdir(parents=True, exist_ok=True)
-                output.write_bytes(msg.data)
-                click.echo(str(output))
+                _emit(msg.data, output)
         else:
-            target = output or Path("preview") / f"{_safe(sub.email)}-{digest.edition}.html"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(rendered.html, encoding="utf-8")
-            click.echo(str(target))
-            if open_browser:
-                import webbrowser
+            from .preview import open_in_browser, preview_path
 
-                webbrowser.open(target.resolve().as_uri())
+            target = _emit(rendered.html, output or preview_path(sub.email, digest.edition))
+            if open_browser and target and not open_in_browser(target):
+                click.echo("Note: no browser could be started; open the file above.", err=True)
 
 
 def _serve_preview(c: Ctx, email: str, day: date | None, port: int) -> None:
@@ -336,17 +326,16 @@ def _serve_preview(c: Ctx, email: str, day: date | None, port: int) -> None:
             server.serve_forever()
 
 
-def _safe(email: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "@._-" else "_" for ch in email)
-
-
-def _emit(text: str, output: Path | None) -> None:
+def _emit(content: str | bytes, output: Path | None) -> Path | None:
+    """Print ``content``, or write it atomically to ``output`` and print the path."""
     if output is None:
-        click.echo(text)
-    else:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text, encoding="utf-8")
-        click.echo(str(output))
+        click.echo(content)
+        return None
+    from .preview import write_preview
+
+    path = write_preview(content, output)
+    click.echo(str(output))
+    return path
 
 
 # -- send / run -----------------------------------------------------------------
@@ -486,14 +475,7 @@ def run(c: Ctx, once: bool) -> None:
 
 
 @cli.command()
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
+@format_option
 @pass_ctx
 def status(c: Ctx, fmt: str) -> None:
     """Per subscriber: next edition, last edition and its outcome; per source: last fetch."""

@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
-import tempfile
 import threading
 import webbrowser
 from collections.abc import Callable, Iterable
@@ -38,6 +36,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from .delivery.outbox import write_atomic
 from .errors import NewsletterError
 from .models import RenderedEmail
 
@@ -55,15 +54,7 @@ def write_preview(content: str | bytes, path: Path) -> Path:
     """Write ``content`` to ``path`` atomically (parents created); return the absolute path."""
     path = Path(path).expanduser().absolute()
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = content.encode("utf-8") if isinstance(content, str) else content
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, content.encode("utf-8") if isinstance(content, str) else content)
     return path
 
 
