@@ -2,6 +2,7 @@
 
 Usage:  .venv/bin/python benchmarks/eval_selection.py [--data ../shared/data] [--per-profile]
                                                      [--semantic] [--no-semantic]
+                                                     [--variants]
 
 Four labelled sets, the first one judged by reading:
 
@@ -536,6 +537,46 @@ def evaluate_judged(papers: list[Paper], per_profile: bool, semantic: bool) -> d
     return out
 
 
+# Experimental ranker variants (``Weights`` knobs, off by default) for --variants.
+VARIANTS: dict[str, dict] = {
+    "default": {},
+    "LSA 0.10, k 150": {"lsa": 0.10},
+    "LSA 0.15, k 150": {"lsa": 0.15},
+    "LSA 0.20, k 150": {"lsa": 0.20},
+    "LSA 0.20, k 125 (best tune)": {"lsa": 0.20, "lsa_dims": 125},
+    "LSA 0.30, k 200": {"lsa": 0.30, "lsa_dims": 200},
+    "propagation 0.1, 10 nb (best tune)": {"propagate": 0.1},
+    "propagation 0.3, 5 nb": {"propagate": 0.3, "propagate_k": 5},
+    "propagation 0.5, 10 nb": {"propagate": 0.5},
+}
+
+
+def evaluate_variants(papers: list[Paper]) -> None:
+    """nDCG@10 of each variant on the judged set: tune, held-out, and per round."""
+    profiles, judgments = load_judged()
+    print(f"judged set, {len(profiles)} profiles: variants (same run)")
+    print(
+        f"  {'variant':36} {'tune':>6} {'held':>6} {'all':>6} {'r1 t':>6} {'r1 h':>6} "
+        f"{'r2 t':>6} {'r2 h':>6}  index"
+    )
+    for name, kw in VARIANTS.items():
+        t0 = time.perf_counter()
+        sel = Selector(papers, SelectionConfig(), weights=Weights(**kw))
+        build = time.perf_counter() - t0
+        parts: dict[str, list[float]] = {}
+        for i, prof in enumerate(profiles):
+            ranked = selector_rank(sel, prof["description"], list(prof["keywords"]))
+            v = ndcg_at(ranked, judgments[prof["name"]])
+            rnd = "r1" if i < len(profiles) // 2 else "r2"
+            for key in (prof["split"], "all", f"{rnd} {prof['split'][0]}"):
+                parts.setdefault(key, []).append(v)
+        cells = " ".join(
+            f"{np.mean(parts[k]):6.3f}"
+            for k in ("tune", "held", "all", "r1 t", "r1 h", "r2 t", "r2 h")
+        )
+        print(f"  {name:36} {cells}  {build * 1000:.0f} ms")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
@@ -546,12 +587,20 @@ def main() -> None:
     ap.add_argument(
         "--no-semantic", action="store_true", help="skip the semantic rows of the judged set"
     )
+    ap.add_argument(
+        "--variants",
+        action="store_true",
+        help="only the experimental ranker variants (LSA, score propagation) on the judged set",
+    )
     args = ap.parse_args()
     if not (args.data / "feeds").is_dir():
         sys.exit(f"Error: no data at {args.data}; pass --data PATH to ../shared/data")
     settings = SelectionConfig(semantic=args.semantic)
 
     day = load_arxiv_day(args.data)
+    if args.variants:
+        evaluate_variants(day)
+        return
     semantic = not args.no_semantic and semantic_available()
     if not semantic and not args.no_semantic:
         print("  (semantic rows skipped: the semantic extra is not installed)")

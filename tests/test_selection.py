@@ -8,11 +8,12 @@ import subprocess
 import sys
 from datetime import date
 
+import numpy as np
 import pytest
 
 from newsletter.config import SelectionConfig
 from newsletter.models import Interest, Paper, Subscriber
-from newsletter.selection import NO_CANDIDATES, TRENDING_SECTION, Selector, names_match
+from newsletter.selection import NO_CANDIDATES, TRENDING_SECTION, Selector, Weights, names_match
 
 DAY = date(2024, 11, 28)
 
@@ -442,3 +443,57 @@ def test_real_arxiv_day_quantum_profile(shared_data) -> None:
     in_quant_ph = sum("quant-ph" in p.paper.categories for p in d.picks)
     assert in_quant_ph >= 8, [p.paper.title for p in d.picks]
     assert all(p.reasons and p.reasons[0].startswith("matched ") for p in d.picks)
+
+
+# ---------------------------------------------------------------- experimental variants
+@pytest.mark.parametrize(
+    "weights",
+    [Weights(lsa=0.2, lsa_dims=4), Weights(propagate=0.3, propagate_k=2)],
+    ids=["lsa", "propagation"],
+)
+def test_experimental_variants_keep_the_selection_contract(weights: Weights) -> None:
+    s = Selector(PAPERS, SelectionConfig(), weights=weights)
+    subs = [
+        Subscriber(email="a@x.org", interests=(TS,)),
+        Subscriber(email="c@x.org", interests=(TS, QUANTUM), trending=True),
+    ]
+    many = s.select_many(subs, edition="e", edition_date=DAY)
+    single = [s.select(x, edition="e", edition_date=DAY) for x in subs]
+    assert many == single
+    d = many[1]
+    assert pick_ids(d)[0] in ("ts1", "q1")
+    for section in d.sections:
+        scores = [p.score for p in section.picks]
+        assert scores == sorted(scores, reverse=True)
+        assert all(0.0 < x <= 1.0 for x in scores)
+    # Only matched papers are scored: the variants never add an unrelated paper.
+    assert "g1" not in pick_ids(s.select(sub(TS), edition="e", edition_date=DAY))
+
+
+def test_variants_are_off_by_default(selector: Selector) -> None:
+    assert selector._lsa is None and selector._neigh is None  # no cost unless asked for
+
+
+def test_lsa_relates_words_that_occur_together() -> None:
+    from newsletter.selection.index import Index
+    from newsletter.selection.lsa import LatentScorer
+
+    papers = [
+        paper("a", "Transmon qubit coherence", "Superconducting transmon qubit readout."),
+        paper("b", "Superconducting transmon design", "A transmon with long coherence."),
+        paper("c", "Qubit control", "Fast transmon qubit gates."),
+        paper("d", "Galaxy rotation curves", "Dark matter halos of spiral galaxies."),
+        paper("e", "Spiral galaxy surveys", "Rotation of spiral galaxies and their halos."),
+    ]
+    index = Index(papers)
+    lsa = LatentScorer(index.weights, index.vocab, 2)
+    sel = Selector(papers)
+    q = sel._query(Interest(name="q", keywords=("superconducting",)))
+    assert q is not None
+    query = sel._query_matrix([q])
+    cos = lsa.scores(query)[0]
+    assert cos.shape == (5,) and np.all((cos >= 0) & (cos <= 1))
+    # "c" never says "superconducting" but shares "transmon"/"qubit" with papers that do.
+    assert cos[2] > 0.5 > max(cos[3], cos[4])
+    again = LatentScorer(index.weights, index.vocab, 2).scores(query)[0]
+    assert np.array_equal(cos, again)  # deterministic: no random start

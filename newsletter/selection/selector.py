@@ -40,6 +40,7 @@ from ..config import SelectionConfig
 from ..models import Digest, Interest, Paper, Pick, Section, Subscriber
 from .authors import names_match, surnames
 from .index import Index, IndexParams
+from .lsa import LatentScorer
 from .text import QUERY_STOPWORDS, analyze, analyze_with_surface, bigrams, phrase_key
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,12 @@ class Weights:
     category_only: float = 0.5  # score of a category match for an interest without words
     feedback: float = 0.5  # times (mean cosine to liked - mean cosine to disliked)
     query_idf: float = 0.5  # query weights times idf ** 0.5: rare, telling words count more
+    # Experimental, off by default (measured on the judged set, not adopted: see
+    # docs/selection.md, "Latent semantic analysis and score propagation").
+    lsa: float = 0.0  # lexical -> (1 - lsa) x lexical + lsa x LSA cosine (matched papers)
+    lsa_dims: int = 150  # LSA components
+    propagate: float = 0.0  # lexical -> (s + propagate x neighbours' mean s) / (1 + propagate)
+    propagate_k: int = 10  # neighbours per paper (by cosine) for propagation
 
 
 # A keyword: ('"as written"', phrase key " a b ", its stems in order, their set).
@@ -218,12 +225,29 @@ class Selector:
             shape=(self.n, max(len(codes), 1)),
         )
         unit = self.index.unit
-        expand = (unit @ unit.T).toarray().astype(np.float32) * self.w.prf
+        sim = (unit @ unit.T).toarray().astype(np.float32)  # paper-paper cosine
+        expand = sim * self.w.prf
         same = (onehot @ onehot.T).toarray().astype(np.float32)
         has_cat = np.array([bool(c) for c in prim], dtype=np.float32)
         expand += self.w.category_prior * same * has_cat[:, None] * has_cat[None, :]
         self._expand = expand
         self._norm = 1.0 / (self.w.lexical + self.w.prf + self.w.category_prior)
+        self._lsa: LatentScorer | None = None
+        if self.w.lsa > 0 and self.n > 1:
+            self._lsa = LatentScorer(self.index.weights, self.index.vocab, self.w.lsa_dims)
+        self._neigh: sparse.csr_matrix | None = None
+        if self.w.propagate > 0 and self.n > 1:
+            # Each paper's propagate_k most similar papers, weights summing to 1.
+            kk = min(self.w.propagate_k, self.n - 1)
+            off = sim.copy()
+            np.fill_diagonal(off, -1.0)
+            nb = np.argpartition(-off, kk - 1, axis=1)[:, :kk]
+            vals = np.maximum(np.take_along_axis(off, nb, axis=1), 0.0)
+            vals /= np.maximum(vals.sum(axis=1, keepdims=True), 1e-12)
+            self._neigh = sparse.csr_matrix(
+                (vals.ravel(), (np.repeat(np.arange(self.n), kk), nb.ravel())),
+                shape=(self.n, self.n),
+            )
         ups = np.array([p.upvotes or 0 for p in self.papers], dtype=np.float64)
         self._upvotes = ups
         top = float(ups.max()) if self.n else 0.0
@@ -391,7 +415,21 @@ class Selector:
             z = np.zeros((m, self.n), dtype=np.float32)
             zi = np.zeros((m, 0), dtype=np.int64)
             return _Scored(self, z, zi, z[:, :0], zi, z[:, :0])
-        lex = (self._query_matrix(queries) @ self.index.weights_t).toarray()  # (m, n) 0..1
+        qm = self._query_matrix(queries)
+        lex = (qm @ self.index.weights_t).toarray()  # (m, n) 0..1
+        if self._neigh is not None:
+            # Score propagation over similar papers (matched papers only; stays in 0..1).
+            a = self.w.propagate
+            prop = np.asarray((self._neigh @ lex.T).T, dtype=np.float32)
+            lex = np.where(lex > 0, (lex + np.float32(a) * prop) / np.float32(1 + a), 0)
+            lex = lex.astype(np.float32, copy=False)
+        if self._lsa is not None:
+            # Latent cosine blended into papers that matched a word: (1 - w) lex + w lat.
+            # (Both are in 0..1, so the blend is too.)
+            lat = self._lsa.scores(qm, self.w.lsa)
+            np.multiply(lat, lex > 0, out=lat)
+            lex *= np.float32(1.0 - self.w.lsa)
+            lex += lat
         if self.semantic is not None:
             sem = self.semantic.scores([q.text for q in queries])
             lex = (1.0 - self.w.semantic) * lex + self.w.semantic * sem * (lex > 0)
