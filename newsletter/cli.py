@@ -353,7 +353,10 @@ _LABEL = {
 
 def _outcome_line(o: Outcome) -> str:
     papers = f"{o.papers} paper{'s' if o.papers != 1 else ''}"
-    where = o.path or o.detail
+    where = o.detail
+    if o.path:  # an outbox file: shown relative to the current folder when inside it
+        path = Path(o.path)
+        where = str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else o.path
     label = _LABEL.get(o.state, o.state)
     return f"  {label:<12} {o.subscriber:<32} {o.edition:<10} {papers:>10}  {where}"
 
