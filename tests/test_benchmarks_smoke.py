@@ -46,7 +46,8 @@ def test_run_all_quick_prints_the_table_then_the_json_line(shared_data: Path) ->
     for key in KEYS:
         assert isinstance(result[key], int | float), key
         assert result[key] > 0, key
-    assert result["ratio_vs_raw"] == round(result["send_per_s"] / result["raw_per_s"], 3)
+    # the ratio is computed from unrounded rates; the printed rates are rounded
+    assert abs(result["ratio_vs_raw"] - result["send_per_s"] / result["raw_per_s"]) < 0.005
     assert result["sizes"] == {"compose": 60, "select": 60, "send": 60, "rss": 60}
     assert result["papers"] == 1504  # the whole arXiv day went through newsletter.sources
     assert result["quick"] is True
