@@ -157,6 +157,26 @@ class _Scored:
         return self.sel._final(self.lex[i : i + 1], self.top[i : i + 1], self.wts[i : i + 1])[0]
 
 
+def _top_sorted(neg: np.ndarray, k: int) -> np.ndarray:
+    """Each row's positions of its ``k`` smallest values, ascending by position: the set
+    ``np.argpartition(neg, k - 1, axis=1)[:, :k]`` picks, sorted. Where the ``k``-th value
+    is not tied across the boundary the set is unique, so a value-only partition (about
+    half the cost) finds it; rows with a tie there go through ``argpartition`` itself."""
+    kth = np.partition(neg, k - 1, axis=1)[:, k - 1 : k]
+    mask = neg <= kth  # at least k per row; exactly k unless the k-th value is tied
+    uniq = np.count_nonzero(mask, axis=1) == k
+    n = neg.shape[1]
+    if uniq.all():  # (flat positions: 2-D np.nonzero is several times slower)
+        return np.flatnonzero(mask).reshape(-1, k) % n
+    out = np.empty((neg.shape[0], k), dtype=np.intp)
+    out[uniq] = np.flatnonzero(mask[uniq]).reshape(-1, k) % n
+    tied = ~uniq
+    part = np.argpartition(neg[tied], k - 1, axis=1)[:, :k]
+    part.sort(axis=1)
+    out[tied] = part
+    return out
+
+
 def _put(cache: dict, key: object, value: object, cap: int) -> None:
     """Insert into a bounded cache, dropping the oldest entry when it is full."""
     if len(cache) >= cap:
@@ -436,23 +456,21 @@ class Selector:
             lex += self.w.semantic * sem * (sem >= self.semantic.threshold) * (lex == 0)
         # One partial sort: each row's TOP best lexical papers. The expansion feedback
         # comes from their first prf_docs; the fast path re-ranks them by final score.
-        if k < self.n:
-            cand = np.argpartition(-lex, k - 1, axis=1)[:, :k]
-        else:
-            cand = np.tile(np.arange(self.n), (m, 1))
-        cand.sort(axis=1)  # by position, so that a stable sort by score breaks ties by it
+        # (by position, so that a stable sort by score breaks ties by it)
+        cand = _top_sorted(-lex, k) if k < self.n else np.tile(np.arange(self.n), (m, 1))
         cand_lex = np.take_along_axis(lex, cand, axis=1)
         order = np.argsort(-cand_lex, axis=1, kind="stable")
         cand = np.take_along_axis(cand, order, axis=1)
         cand_lex = np.take_along_axis(cand_lex, order, axis=1)
         p = min(self.w.prf_docs, k)
-        top = cand[:, :p]
+        top = cand[:, :p].copy()  # a copy: rows of ``cand`` are rewritten below
         present = cand_lex[:, :p] > 0
         cnt = present.sum(axis=1, keepdims=True).astype(np.float32)
         wts = np.where(present, 1.0 / np.maximum(cnt, 1.0), 0.0).astype(np.float32)
         # Final scores at the candidates only: lexical + weighted expansion rows.
         # (Summed in the same order as _final, element by element: identical values.)
-        expand = self._expand[top[:, :, None], cand[:, None, :]]  # (m, p, k)
+        # (m, p, k): one flat gather (the same values as 2-D fancy indexing, faster)
+        expand = self._expand.ravel().take(top[:, :, None] * self.n + cand[:, None, :])
         bestv = np.float32(self.w.lexical) * cand_lex
         for j in range(p):
             bestv += wts[:, j, None] * expand[:, j, :]
@@ -465,7 +483,10 @@ class Selector:
             rows = np.array(with_cats)
             full = self._final(lex[rows], top[rows], wts[rows])
             inside = np.stack([self._category_mask(cats[i])[1] for i in with_cats])
-            full = np.where(inside, full**self.w.in_category, full * self.w.out_of_category)
+            # (the power only where it applies: the same values as np.where on both)
+            boosted = full * self.w.out_of_category
+            boosted[inside] = full[inside] ** self.w.in_category
+            full = boosted
             if k < self.n:
                 cand[rows] = np.argpartition(-full, k - 1, axis=1)[:, :k]
             else:
