@@ -202,11 +202,9 @@ def rendered_email(links: Links) -> str:
     return Renderer(base_url=links.base_url).render(digest, links=links).html
 
 
-def test_chromium_follows_unsubscribe_link_from_email_and_clicks(
-    tmp_path: Path, browser: Browser
-) -> None:
-    sock, base = bound_socket()
-    config = Config(
+def reader_config(tmp_path: Path, base: str) -> Config:
+    """A config with the one reader, links pointing at the app on ``base``."""
+    return Config(
         path=tmp_path / "subscribers.yaml",
         state=str(tmp_path / "state.db"),
         sources=(),
@@ -214,6 +212,13 @@ def test_chromium_follows_unsubscribe_link_from_email_and_clicks(
         web=WebConfig(base_url=base),
         secret_key=SECRET,
     )
+
+
+def test_chromium_follows_unsubscribe_link_from_email_and_clicks(
+    tmp_path: Path, browser: Browser
+) -> None:
+    sock, base = bound_socket()
+    config = reader_config(tmp_path, base)
     links = Links(base, SECRET, READER.email)
     email_html = rendered_email(links)
     hrefs = [html.unescape(h) for h in re.findall(r'href="([^"]+)"', email_html)]
@@ -243,14 +248,7 @@ def test_chromium_feedback_link_asks_then_the_button_records(
     tmp_path: Path, browser: Browser
 ) -> None:
     sock, base = bound_socket()
-    config = Config(
-        path=tmp_path / "subscribers.yaml",
-        state=str(tmp_path / "state.db"),
-        sources=(),
-        subscribers=(READER,),
-        web=WebConfig(base_url=base),
-        secret_key=SECRET,
-    )
+    config = reader_config(tmp_path, base)
     links = Links(base, SECRET, READER.email)
     hrefs = [html.unescape(h) for h in re.findall(r'href="([^"]+)"', rendered_email(links))]
     feedback = [h for h in hrefs if "/feedback/" in h]
