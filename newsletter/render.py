@@ -293,6 +293,23 @@ def _paper_fields(paper: Paper, upvotes: int | None) -> dict[str, Any]:
 
 
 _new_view: Callable[..., PaperView] = PaperView
+# The same Paper objects come back for every reader of an edition: look their fields up
+# by identity first (hashing a Paper hashes all of its fields), keeping the object so its
+# id can not be reused by another one while the entry lives.
+_BY_ID: dict[int, tuple[Paper, int | None, tuple[Any, ...]]] = {}
+_BY_ID_MAX = 8192
+
+
+def _fields_of(paper: Paper) -> tuple[Any, ...]:
+    upvotes = paper.upvotes
+    hit = _BY_ID.get(id(paper))
+    if hit is not None and hit[0] is paper and hit[1] == upvotes:
+        return hit[2]
+    if len(_BY_ID) >= _BY_ID_MAX:
+        _BY_ID.clear()
+    fields = tuple(_paper_fields(paper, upvotes).values())
+    _BY_ID[id(paper)] = (paper, upvotes, fields)
+    return fields
 
 
 def _paper_view(number: int, pick: Pick, links: Links) -> PaperView:
@@ -300,7 +317,7 @@ def _paper_view(number: int, pick: Pick, links: Links) -> PaperView:
     # Positional: the cached fields are in PaperView's order (key ... upvotes).
     return _new_view(
         number,
-        *_paper_fields(paper, paper.upvotes).values(),
+        *_fields_of(paper),
         tuple(r for r in map(clean, pick.reasons) if r) if pick.reasons else (),
         pick.score,
         links.feedback(paper.id, +1),
@@ -507,6 +524,42 @@ def _unshield(html: str, saved: list[str]) -> str:
     return _SHIELD.sub(lambda m: saved[int(m.group(1) or m.group(2))], html)
 
 
+# --------------------------------------------------------------------------- mail-safe HTML
+
+# A line break goes before these opening tags: the table/div scaffolding MJML generates (its
+# own unminified output has line breaks there too) and paragraphs, never inside text.
+_BREAK_BEFORE = re.compile(
+    r"(?<=[^\n])(?=<(?:(?:table|tbody|tr|td|div|p|head|body|style)\b|!--\[if))"
+)
+
+
+def ascii_html(html: str) -> str:
+    """``html`` with every non-ASCII character written as a character reference.
+
+    The same document to a browser; as bytes it is 7-bit, so with short lines the
+    composer sends it as it is instead of base64-encoding it.
+    """
+    return html if html.isascii() else html.encode("ascii", "xmlcharrefreplace").decode("ascii")
+
+
+def mail_safe(compiled: str) -> str:
+    """The compiled template's static HTML made ASCII and broken into short lines.
+
+    Jinja constructs are left exactly as they are (a literal inside ``{{ }}`` is not
+    HTML yet); everything between them gets character references for non-ASCII
+    characters and a line break before each table/div tag, so a rendered email has
+    lines far below SMTP's 998-character limit.
+    """
+    out: list[str] = []
+    pos = 0
+    for match in _JINJA.finditer(compiled):
+        out.append(_BREAK_BEFORE.sub("\n", ascii_html(compiled[pos : match.start()])))
+        out.append(match.group(0))
+        pos = match.end()
+    out.append(_BREAK_BEFORE.sub("\n", ascii_html(compiled[pos:])))
+    return "".join(out)
+
+
 # --------------------------------------------------------------------------- errors
 
 
@@ -573,6 +626,9 @@ class FragmentCache(Extension):
         super().__init__(environment)
         self._blocks = itertools.count()
         self.fragments: dict[tuple[int, Any], Any] = {}
+        # HTML fragments are stored ASCII-only (character references), once per paper,
+        # so that most rendered emails are ASCII without a pass over the whole page.
+        self.ascii = bool(environment.autoescape)
         environment.filters[_GET] = self._get
         environment.filters[_PUT] = self._put
 
@@ -618,6 +674,8 @@ class FragmentCache(Extension):
     def _put(self, value: Any, block: int, key: Any) -> str:
         if len(self.fragments) >= FRAGMENT_CACHE_MAX:
             self.fragments.clear()
+        if self.ascii and not value.isascii():
+            value = type(value)(ascii_html(value))  # Markup stays Markup
         self.fragments[(block, key)] = value
         return ""
 
@@ -676,7 +734,7 @@ class Renderer:
             self._smoke(self._text, sample, self._path(TEXT_TEMPLATE))
             self._smoke(self._subject, sample, self._path(SUBJECT_TEMPLATE))
         # 2. MJML -> HTML once, then inline the inline styles once, Jinja shielded.
-        self.compiled_html = self._compile_mjml(mjml_source)
+        self.compiled_html = mail_safe(self._compile_mjml(mjml_source))
         self._html = self._compile(self._html_env, self.compiled_html, self.html_source_path)
         for env in (self._html_env, self._text_env):  # drop the smoke samples' fragments
             for ext in env.extensions.values():
@@ -765,13 +823,19 @@ class Renderer:
         try:
             subject = truncate(clean(self._subject.render(ctx)), SUBJECT_MAX)
             ctx["subject"] = subject
-            html = self._html.render(ctx)
+            html = ascii_html(self._html.render(ctx))
             text = self._text.render(ctx)
         except jinja2.TemplateError as err:
             raise TemplateError(f"{self.templates}:0: rendering failed: {err}") from err
-        lines = (line if line == "-- " else line.rstrip() for line in text.splitlines())
-        text = "\n".join(lines).strip("\n") + "\n"
+        text = tidy_text(text)
         return RenderedEmail(subject=subject, html=html, text=text, preheader=ctx["preheader"])
+
+
+def tidy_text(text: str) -> str:
+    """Trailing whitespace stripped from every line but the signature separator
+    ``-- ``, line breaks normalised to LF, blank lines cut at both ends, one final LF."""
+    lines = (line if line == "-- " else line.rstrip() for line in text.splitlines())
+    return "\n".join(lines).strip("\n") + "\n"
 
 
 # --------------------------------------------------------------------------- smoke samples

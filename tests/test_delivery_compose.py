@@ -140,6 +140,71 @@ def test_no_line_over_998_even_for_a_44kb_one_line_html() -> None:
     assert msg["Subject"] == ("word " * 300).strip()
 
 
+def _part_headers(data: bytes) -> list[str]:
+    msg = parse(data)
+    return [str(p["Content-Transfer-Encoding"]) for p in msg.iter_parts()]
+
+
+def test_ascii_parts_with_short_lines_go_as_they_are() -> None:
+    html = "<html><body>\n" + '<p class="x">Paper &#945; &amp; more</p>\n' * 300 + "</body></html>"
+    text = "Your digest\n\n1. Paper one\n   https://arxiv.org/abs/2411.00001\n" * 20
+    data, _ = make(html=html, text=text)
+    assert _part_headers(data) == ["7bit", "7bit"]
+    # Verbatim, LF -> CRLF: the raw message holds the very lines the renderer made.
+    assert html.replace("\n", "\r\n").encode() in data
+    assert text.replace("\n", "\r\n").encode() in data
+    parts = list(parse(data).iter_parts())
+    assert parts[0].get_content().replace("\r\n", "\n") == text
+    assert parts[1].get_content().replace("\r\n", "\n") == html
+    assert max(len(line) for line in data.split(b"\r\n")) <= 998
+
+
+@pytest.mark.parametrize(
+    ("html", "why"),
+    [
+        ("<p>" + "x" * 998 + "</p>", "a line over 998 characters"),
+        ("<p>Zoë</p>\n", "not ASCII"),
+        ("<p>a\rb</p>\n", "a bare CR"),
+        ("<p>a\0b</p>\n", "a NUL"),
+    ],
+)
+def test_parts_that_can_not_go_as_they_are_are_base64(html: str, why: str) -> None:
+    data, _ = make(html=html, text="plain ascii\n")
+    assert _part_headers(data) == ["7bit", "base64"], why
+    assert list(parse(data).iter_parts())[1].get_content() == html
+    assert all(len(line) <= 998 for line in data.split(b"\r\n"))
+
+
+def test_feed_text_holding_the_mime_boundary_can_not_forge_a_part() -> None:
+    from newsletter.delivery.compose import BOUNDARY
+
+    forged = (
+        f"An abstract\n--{BOUNDARY}\nContent-Type: text/html\n\n<script>evil()</script>\n"
+        f"--{BOUNDARY}--\n"
+    )
+    data, _ = make(html="<p>fine</p>\n", text=forged)
+    msg = parse(data)
+    parts = list(msg.iter_parts())
+    assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
+    assert _part_headers(data) == ["base64", "7bit"]
+    assert parts[0].get_content() == forged
+    assert parts[1].get_content().strip() == "<p>fine</p>"
+
+
+def test_rendered_digests_are_ascii_html_sent_as_7bit() -> None:
+    from test_render_fixtures import LINKS, fixed_digest
+
+    from newsletter.render import Renderer
+
+    rendered = Renderer().render(fixed_digest(10), links=LINKS)
+    assert rendered.html.isascii()  # non-ASCII is written as character references
+    assert max(len(line) for line in rendered.html.split("\n")) < 998
+    data, _ = make(html=rendered.html, text=rendered.text)
+    assert _part_headers(data)[1] == "7bit"
+    html = list(parse(data).iter_parts())[1].get_content()
+    assert html.replace("\r\n", "\n") == rendered.html
+
+
 def test_list_id_from_config_and_long_display_names() -> None:
     data, _ = make(list_id="arxiv-digest.example.org", name="N" * 5000)
     msg = parse(data)

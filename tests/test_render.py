@@ -17,6 +17,7 @@ import shutil
 import subprocess
 from dataclasses import replace
 from datetime import date
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import ClassVar
@@ -150,7 +151,8 @@ def test_subject_preheader_and_content(renderer: Renderer) -> None:
         assert LINKS.preferences in part
         assert "29 November 2026" in part
         assert "ana@example.org" in part
-    assert "▲ 31 upvotes" in email.html
+    assert "&#9650; 31 upvotes" in email.html  # as a character reference: the HTML is ASCII
+    assert "▲ 31 upvotes" in unescape(email.html)
     assert "Upvotes: 31" in email.text
     assert "AuthorA Surname2, AuthorB Surname2, AuthorC Surname2 et al." in email.text
 

@@ -5,11 +5,11 @@ assembled from pre-encoded parts instead (~0.1 ms): everything that is the same 
 every message (From, Reply-To, List-Id, MIME-Version, the part headers, the
 boundary) is encoded once in ``Composer.__init__``; per message only the To,
 Subject, Date, Message-ID and List-Unsubscribe headers are built and the two
-bodies encoded in C (``binascii``): the text part quoted-printable (readable in the
-raw message), the HTML part base64 (10x faster than quoted-printable for a 44 KB
-page). Either way no line exceeds 76 characters, however long the compiled HTML
-line is. (SpamAssassin's MIME_BASE64_TEXT only fires for us-ascii parts; ours are
-declared utf-8.)
+bodies encoded (``body``): as they are (7bit) when they are ASCII with short lines,
+which the renderer's HTML always is (character references, a line break before each
+table/div tag) and an English text part usually is; else base64 in C (``binascii``,
+10x faster than quoted-printable for a 44 KB page). (SpamAssassin's
+MIME_BASE64_TEXT only fires for us-ascii parts; ours are declared utf-8.)
 
 Header inputs (names, subjects, addresses, links) are untrusted: CR, LF and other
 control characters are replaced by spaces before anything is written, so no input
@@ -33,9 +33,9 @@ from ..models import OutgoingMessage, RenderedEmail, Subscriber
 from ..signing import Links
 
 CRLF = b"\r\n"
-# Quoted-printable output never contains "=_" (every "=" is followed by two hex
-# digits or a line break), so a boundary starting with "=_" can never collide with
-# a body: it can be a constant, written once.
+# Base64 and quoted-printable output never contain "=_", so a boundary starting with
+# "=_" can never collide with an encoded body; a 7bit body is checked for it (feed
+# text is untrusted) and base64-encoded if it holds it. So it can be a constant.
 BOUNDARY = "=_newsletter_alt_7c1f"
 MAX_NAME = 200  # display names are cut here (a header line stays far below 998)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
@@ -120,6 +120,36 @@ def b64(text: str) -> bytes:
     return grid.tobytes() + tail if tail else grid.tobytes()[:-2]
 
 
+MAX_LINE = 998  # RFC 5322 2.1.1: octets per line, CRLF excluded
+
+
+def body(text: str) -> tuple[bytes, bytes]:
+    """(Content-Transfer-Encoding, encoded body) for one part, CRLF line endings.
+
+    7bit, the text as it is, when it is ASCII with no line over 998 characters, no
+    NUL or bare CR, and not the MIME boundary: the renderer's HTML (character
+    references, short lines) and most text parts. That costs a scan for the longest
+    line and a CRLF replace (~25 us for a 58 KB page, against ~140 us for base64 or
+    ~700 us for quoted-printable), and the message is a quarter smaller than base64.
+    Anything else is base64 in 76-character lines, which any content survives.
+    """
+    if text.isascii() and "\r" not in text and "\0" not in text and BOUNDARY not in text:
+        data = text.encode("ascii")
+        if longest_line(data) <= MAX_LINE:
+            return b"7bit", data.replace(b"\n", CRLF)
+    return b"base64", b64(text)
+
+
+def longest_line(data: bytes) -> int:
+    """The length of the longest LF-separated line of ``data`` (numpy: ~10 us for 58 KB,
+    a quarter of ``max(map(len, text.split("\\n")))``)."""
+    breaks = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    if not len(breaks):
+        return len(data)
+    ends = np.append(breaks, len(data))
+    return int(max(ends[0], np.diff(ends).max() - 1))
+
+
 def qp(text: str) -> bytes:
     """UTF-8, quoted-printable, CRLF line endings, no line over 76 characters."""
     data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8", "surrogateescape")
@@ -168,17 +198,15 @@ class Composer:
             f'Content-Type: multipart/alternative; boundary="{BOUNDARY}"',
         ]
         self._constant = "\r\n".join(lines).encode("ascii") + CRLF
-        part = "Content-Type: text/{}; charset=utf-8\r\nContent-Transfer-Encoding: {}"
+        part = "Content-Type: text/{}; charset=utf-8\r\nContent-Transfer-Encoding: "
         self._preamble = (
             CRLF
             + b"This is a multipart message in MIME format."
             + CRLF
             + CRLF
-            + f"--{BOUNDARY}\r\n{part.format('plain', 'quoted-printable')}\r\n\r\n".encode("ascii")
+            + f"--{BOUNDARY}\r\n{part.format('plain')}".encode("ascii")
         )
-        self._middle = CRLF + f"--{BOUNDARY}\r\n{part.format('html', 'base64')}\r\n\r\n".encode(
-            "ascii"
-        )
+        self._middle = CRLF + f"--{BOUNDARY}\r\n{part.format('html')}".encode("ascii")
         self._end = CRLF + f"--{BOUNDARY}--".encode("ascii") + CRLF
         self._signer = None
         if delivery.dkim is not None:
@@ -217,14 +245,20 @@ class Composer:
             f"Message-ID: <{mid}>\r\n"
             f"List-Unsubscribe: <{unsubscribe}>,\r\n <{self.mailto}>\r\n"
         ).encode("ascii")
+        text_cte, text = body(rendered.text)
+        html_cte, html = body(rendered.html)
         data = b"".join(
             (
                 self._constant,
                 head,
                 self._preamble,
-                qp(rendered.text),
+                text_cte,
+                b"\r\n\r\n",
+                text,
                 self._middle,
-                b64(rendered.html),
+                html_cte,
+                b"\r\n\r\n",
+                html,
                 self._end,
             )
         )
