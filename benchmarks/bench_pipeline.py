@@ -96,37 +96,54 @@ def log(line: str) -> None:
 # --------------------------------------------------------------------------- measures
 
 
-def measure_compose(env: Env, n: int) -> dict[str, float]:
-    """select + render + compose for ``n`` subscribers, by stage."""
+def measure_compose(env: Env, n: int, split_n: int = 2000) -> dict[str, float]:
+    """select + render + compose for ``n`` subscribers: ``Pipeline.build`` as ``send``
+    runs it (default config: ``delivery.workers`` auto, one process per CPU), the same
+    in one process, and a per-stage split of the one-process path on ``split_n``."""
     subs = env.subscribers[:n]
     with Store(env.fresh_state()) as store:
         pipe = Pipeline(env.config(store.path, subs), store)
         pipe.renderer, pipe.composer  # noqa: B018  (compiled once, before timing)
         refs = [pipe.edition_ref(s, now=NOW) for s in subs]
+        workers = pipe.workers_for(len(refs))
+
+        def timed(w: int) -> tuple[float, int, int]:
+            started = time.perf_counter()
+            size = picks = 0
+            for built in pipe.build(refs, now=NOW, workers=w):
+                if built.message is not None:
+                    size += len(built.message.data)
+                    picks += len(built.message.paper_ids)
+            return time.perf_counter() - started, size, picks
+
+        total, size, picks = timed(workers)
+        one_total, _, _ = timed(1)
+
+        # Per stage, one process, on the first split_n subscribers.
         t = {"select": 0.0, "render": 0.0, "compose": 0.0}
-        size = picks = 0
-        started = time.perf_counter()
-        mark = started
-        for digest in pipe.digests(refs):
+        started = mark = time.perf_counter()
+        for digest in pipe.digests(refs[:split_n]):
             t1 = time.perf_counter()
             rendered = pipe.render(digest)
             t2 = time.perf_counter()
-            msg = pipe.compose(digest, rendered, now=NOW)
+            pipe.compose(digest, rendered, now=NOW)
             t3 = time.perf_counter()
             t["select"] += t1 - mark
             t["render"] += t2 - t1
             t["compose"] += t3 - t2
             mark = t3
-            size += len(msg.data)
-            picks += len(msg.paper_ids)
-        total = time.perf_counter() - started
+        split = min(n, split_n)
     return {
         "n": n,
+        "workers": workers,
         "total_s": total,
         "per_s": n / total,
-        "select_s": t["select"],
-        "render_s": t["render"],
-        "compose_s": t["compose"],
+        "one_process_s": one_total,
+        "one_process_per_s": n / one_total,
+        "split_n": split,
+        "select_ms": t["select"] / split * 1000,
+        "render_ms": t["render"] / split * 1000,
+        "compose_ms": t["compose"] / split * 1000,
         "avg_bytes": size / n,
         "avg_picks": picks / n,
     }
@@ -354,8 +371,9 @@ def table(res: dict[str, Any]) -> str:
             "compose_per_s",
             f"{c['per_s']:,.0f}/s",
             ">= 5,000",
-            f"{c['n']:,} subs x {res['papers']:,} papers: select {c['select_s']:.1f} s, "
-            f"render {c['render_s']:.1f} s, compose {c['compose_s']:.1f} s",
+            f"{c['n']:,} subs x {res['papers']:,} papers, {c['workers']} worker process(es); "
+            f"one process {c['one_process_per_s']:,.0f}/s: select {c['select_ms']:.2f} ms, "
+            f"render {c['render_ms']:.2f} ms, compose {c['compose_ms']:.2f} ms per subscriber",
         ),
         (
             "select_10k_x_1k_s",
@@ -406,6 +424,8 @@ def summary(res: dict[str, Any]) -> dict[str, Any]:
     c, s, d, r = res["compose"], res["select"], res["send"], res["rss"]
     return {
         "compose_per_s": round(c["per_s"], 1),
+        "compose_workers": c["workers"],
+        "compose_one_process_per_s": round(c["one_process_per_s"], 1),
         "select_10k_x_1k_s": round(s["total_s"], 3),
         "send_per_s": round(d["send_per_s"], 1),
         "raw_per_s": round(d["raw_per_s"], 1),

@@ -85,6 +85,7 @@ class DeliveryConfig:
     dkim: DkimConfig | None = None
     max_failures: int = 3  # permanent failures before a subscriber is suppressed
     send_empty: bool = False  # send an email even when an edition is empty
+    workers: int = 0  # processes that select, render and compose (0 = one per CPU for big runs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +204,7 @@ _DELIVERY_KEYS = (
     "dkim",
     "max_failures",
     "send_empty",
+    "workers",
 )
 _DKIM_KEYS = ("selector", "domain", "key_file")
 _WEB_KEYS = ("base_url", "host", "port")
@@ -830,6 +832,7 @@ class _Loader:
                 m.get("max_failures"), "delivery.max_failures", d.max_failures, minimum=1
             ),
             send_empty=self.boolean(m.get("send_empty"), "delivery.send_empty", d.send_empty),
+            workers=self.integer(m.get("workers"), "delivery.workers", d.workers, minimum=0),
         )
 
     def dkim(self, node: yaml.Node) -> DkimConfig | None:

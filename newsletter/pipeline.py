@@ -39,6 +39,7 @@ from .schedule import parse_schedule
 if TYPE_CHECKING:
     from .delivery import Composer
     from .render import Renderer
+    from .selection import Selector
 from .signing import Links, secret_for
 from .store import FAILED, PENDING, SENDING, SENT, Store, utcnow
 
@@ -54,6 +55,8 @@ SELECT_CHUNK = 256
 PREPARE_BATCH = 32
 # Messages composed ahead of the SMTP workers (bounded: memory stays flat).
 COMPOSE_AHEAD = 64
+# delivery.workers: 0 (auto) builds fewer editions than this in this process.
+PARALLEL_MIN = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,32 @@ class EditionRef:
     replay_ids: tuple[str, ...] | None = None  # a sent edition replayed: exactly these
     since_seq: int | None = None  # exclusive: the previous edition's cutoff_seq
     cutoff_seq: int | None = None  # inclusive: papers committed up to here (None: by time)
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    """One edition built: its message, or why it is empty (no message then)."""
+
+    subscriber: str
+    edition: str
+    message: OutgoingMessage | None = None
+    empty: str | None = None
+    size: int = 0  # bytes of the message (kept when a dry run drops the bytes)
+
+
+class Building:
+    """The editions ``Pipeline.build`` is building: iterate once, in order; ``close``
+    stops the work (and any worker processes) early."""
+
+    def __init__(self, items: Iterator[Built], close: Callable[[], None]) -> None:
+        self._items = items
+        self._close = close
+
+    def __iter__(self) -> Iterator[Built]:
+        return self._items
+
+    def close(self) -> None:
+        self._close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,6 +358,16 @@ class Pipeline:
 
     def digests(self, refs: Sequence[EditionRef]) -> Iterator[Digest]:
         """Select for each edition. One index is built per distinct window."""
+        selectors, units = self._plan(refs)
+        for index, part in units:
+            yield from self._select(self.store, selectors[index], part)
+
+    def _plan(
+        self, refs: Sequence[EditionRef]
+    ) -> tuple[list[Selector], list[tuple[int, list[EditionRef]]]]:
+        """One Selector per distinct window of papers, and the refs cut into units of
+        ``SELECT_CHUNK`` (each unit within one window), in the order of ``refs`` within
+        each window."""
         from .selection import Selector
 
         groups: dict[tuple[Any, ...], list[EditionRef]] = {}
@@ -337,6 +376,8 @@ class Pipeline:
             if ref.since_seq is None or ref.cutoff_seq is None:
                 key += (ref.since, ref.cutoff)
             groups.setdefault(key, []).append(ref)
+        selectors: list[Selector] = []
+        units: list[tuple[int, list[EditionRef]]] = []
         for members in groups.values():
             ref0 = members[0]
             replay_ids = ref0.replay_ids
@@ -350,37 +391,95 @@ class Pipeline:
                     until=ref0.cutoff if ref0.cutoff_seq is None else None,
                     until_seq=ref0.cutoff_seq,
                 )
-            selector = Selector(papers, self.config.selection)
+            selectors.append(Selector(papers, self.config.selection))
             # In chunks: one sparse product per chunk and one query per table per chunk
             # (per-subscriber select() + queries cost ~10x more: benchmarks/bench_pipeline.py).
             for start in range(0, len(members), SELECT_CHUNK):
-                part = members[start : start + SELECT_CHUNK]
-                emails = [ref.subscriber.email for ref in part]
-                sent = {} if replay_ids is not None else self.store.sent_paper_ids_many(emails)
-                votes = self.store.feedback_many(emails)
-                voted = dict.fromkeys(pid for fb in votes.values() for pid in fb)
-                feedback_papers = [p for pid in voted if (p := self.store.get_paper(pid))]
-                by_edition: dict[tuple[str, date], list[Subscriber]] = {}
-                for ref in part:
-                    by_edition.setdefault((ref.edition, ref.edition_date), []).append(
-                        ref.subscriber
-                    )
-                chosen: dict[tuple[str, str], Digest] = {}
-                for (edition, edition_date), subs in by_edition.items():
-                    digests = selector.select_many(
-                        subs,
-                        edition=edition,
-                        edition_date=edition_date,
-                        exclude_ids={s.email.lower(): sent.get(s.email, ()) for s in subs},
-                        feedback={
-                            s.email.lower(): votes[s.email] for s in subs if s.email in votes
-                        },
-                        feedback_papers=feedback_papers,
-                    )
-                    for sub, digest in zip(subs, digests, strict=True):
-                        chosen[(sub.email, edition)] = digest
-                for ref in part:
-                    yield chosen[(ref.subscriber.email, ref.edition)]
+                units.append((len(selectors) - 1, members[start : start + SELECT_CHUNK]))
+        return selectors, units
+
+    def _select(self, store: Store, selector: Selector, part: list[EditionRef]) -> list[Digest]:
+        """The digests of one unit of refs (one window), in the order of ``part``."""
+        replay = part[0].replay_ids is not None
+        emails = [ref.subscriber.email for ref in part]
+        sent = {} if replay else store.sent_paper_ids_many(emails)
+        votes = store.feedback_many(emails)
+        voted = dict.fromkeys(pid for fb in votes.values() for pid in fb)
+        feedback_papers = [p for pid in voted if (p := store.get_paper(pid))]
+        by_edition: dict[tuple[str, date], list[Subscriber]] = {}
+        for ref in part:
+            by_edition.setdefault((ref.edition, ref.edition_date), []).append(ref.subscriber)
+        chosen: dict[tuple[str, str], Digest] = {}
+        for (edition, edition_date), subs in by_edition.items():
+            digests = selector.select_many(
+                subs,
+                edition=edition,
+                edition_date=edition_date,
+                exclude_ids={s.email.lower(): sent.get(s.email, ()) for s in subs},
+                feedback={s.email.lower(): votes[s.email] for s in subs if s.email in votes},
+                feedback_papers=feedback_papers,
+            )
+            for sub, digest in zip(subs, digests, strict=True):
+                chosen[(sub.email, edition)] = digest
+        return [chosen[(ref.subscriber.email, ref.edition)] for ref in part]
+
+    # -- building messages --------------------------------------------------------
+
+    def workers_for(self, count: int) -> int:
+        """How many processes build ``count`` editions (``delivery.workers``; 0 = auto:
+        one per CPU for at least ``PARALLEL_MIN`` editions without the semantic model,
+        else this process alone)."""
+        from .workers import auto_workers, can_fork
+
+        wanted = self.config.delivery.workers
+        if wanted == 0:
+            if count < PARALLEL_MIN or self.config.selection.semantic or not can_fork():
+                return 1
+            wanted = auto_workers()
+        return max(1, min(wanted, -(-count // SELECT_CHUNK))) if can_fork() else 1
+
+    def build(
+        self,
+        refs: Sequence[EditionRef],
+        *,
+        now: datetime,
+        dry_run: bool = False,
+        workers: int | None = None,
+    ) -> Building:
+        """Select, render and compose every edition of ``refs``, in order.
+
+        With more than one worker (``workers``, else ``delivery.workers``) the work is
+        forked out now, before the caller starts threads of its own (see
+        ``newsletter.workers``); the iterator hands the results back in order. A dry
+        run's messages come back without their bytes (only their size).
+        """
+        selectors, units = self._plan(refs)
+        self.renderer, self.composer  # noqa: B018  (compiled before any fork)
+        n = self.workers_for(len(refs)) if workers is None else workers
+
+        def work(store: Store, unit: tuple[int, list[EditionRef]]) -> list[Built]:
+            digests = self._select(store, selectors[unit[0]], unit[1])
+            return [self._built(d, now=now, dry_run=dry_run) for d in digests]
+
+        if n <= 1 or len(units) <= 1:
+            here = (built for unit in units for built in work(self.store, unit))
+            return Building(here, here.close)
+        from .workers import FanOut
+
+        fan: FanOut[Store, tuple[int, list[EditionRef]], list[Built]] = FanOut(
+            units, work, init=lambda: Store.reader(self.store.url), workers=n
+        )
+        return Building((built for chunk in fan for built in chunk), fan.close)
+
+    def _built(self, digest: Digest, *, now: datetime, dry_run: bool) -> Built:
+        email = digest.subscriber.email
+        if digest.is_empty and not self.config.delivery.send_empty:
+            return Built(email, digest.edition, empty=digest.empty_reason or "nothing to send")
+        msg = self.compose(digest, self.render(digest), now=now)
+        size = len(msg.data)
+        if dry_run:
+            msg = replace(msg, data=b"")
+        return Built(email, digest.edition, message=msg, size=size)
 
     def render(self, digest: Digest) -> RenderedEmail:
         return self.renderer.render(digest, links=self.links(digest.subscriber))
@@ -454,33 +553,35 @@ class Pipeline:
         cutoffs = {ref.subscriber.email: ref.cutoff for ref in todo}
         cutoff_seqs = {ref.subscriber.email: ref.cutoff_seq for ref in todo}
 
+        # Forked now (when several workers build), before any thread of this run starts.
+        built = self.build(todo, now=now, dry_run=dry_run)
+
         def produce() -> Iterator[OutgoingMessage | Outcome]:
             # Outcomes (empty, dry run) are yielded, not reported here: the consumer
             # reports them, so progress callbacks stay on the delivery side.
             batch: list[OutgoingMessage] = []
-            for digest in self.digests(todo):
-                email = digest.subscriber.email
-                if digest.is_empty and not self.config.delivery.send_empty:
-                    reason = digest.empty_reason or "nothing to send"
+            for item in built:
+                email, edition, msg = item.subscriber, item.edition, item.message
+                if msg is None:
+                    reason = item.empty or "nothing to send"
                     if not dry_run:
                         self.store.record_empty(
                             email,
-                            digest.edition,
+                            edition,
                             reason,
                             cutoff=cutoffs[email],
                             cutoff_seq=cutoff_seqs[email],
                         )
-                    yield Outcome(email, digest.edition, O_EMPTY, detail=reason)
+                    yield Outcome(email, edition, O_EMPTY, detail=reason)
                     continue
-                msg = self.compose(digest, self.render(digest), now=now)
-                counts[(email, digest.edition)] = len(msg.paper_ids)
+                counts[(email, edition)] = len(msg.paper_ids)
                 if dry_run:
                     yield Outcome(
                         email,
-                        digest.edition,
+                        edition,
                         O_DRY,
                         len(msg.paper_ids),
-                        detail=f"{len(msg.data):,} bytes, Message-ID <{msg.message_id}>",
+                        detail=f"{item.size:,} bytes, Message-ID <{msg.message_id}>",
                     )
                     continue
                 batch.append(msg)
@@ -506,14 +607,18 @@ class Pipeline:
             return batch
 
         if dry_run:
-            for item in produce():
-                if isinstance(item, Outcome):
-                    report(item)
+            try:
+                for item in produce():
+                    if isinstance(item, Outcome):
+                        report(item)
+            finally:
+                built.close()
             return outcomes
 
         def messages() -> Iterator[OutgoingMessage]:
-            # Selecting, rendering and composing run in one thread, a few messages ahead
-            # of the SMTP workers, instead of inside the delivery engine's lock.
+            # Selecting, rendering and composing run in one thread (or, with several
+            # workers, the built messages are read there), a few messages ahead of the
+            # SMTP workers, instead of inside the delivery engine's lock.
             for item in ahead(produce(), COMPOSE_AHEAD):
                 if isinstance(item, Outcome):
                     report(item)
@@ -541,19 +646,22 @@ class Pipeline:
                 )
             )
 
-        transport = make_transport(self.config.delivery)
         try:
-            summary = deliver(
-                self.store,
-                transport,
-                messages(),
-                worker=f"{socket.gethostname()}:{os.getpid()}",
-                max_failures=self.config.delivery.max_failures,
-                progress=on_result,
-                release_stale=False,  # done above, under the caller's state lock
-            )
+            transport = make_transport(self.config.delivery)
+            try:
+                summary = deliver(
+                    self.store,
+                    transport,
+                    messages(),
+                    worker=f"{socket.gethostname()}:{os.getpid()}",
+                    max_failures=self.config.delivery.max_failures,
+                    progress=on_result,
+                    release_stale=False,  # done above, under the caller's state lock
+                )
+            finally:
+                transport.close()
         finally:
-            transport.close()
+            built.close()
         self.aborted = summary.aborted
         self.suppressed = list(summary.suppressed)
         for who in summary.suppressed:

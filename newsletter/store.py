@@ -253,6 +253,34 @@ class Store:
                 "check the path and its permissions"
             ) from err
 
+    @classmethod
+    def reader(cls, url: str | os.PathLike[str]) -> Store:
+        """A read-only connection to an existing state: no migration, no writes.
+
+        For worker processes that look things up while their parent writes (a
+        connection must never cross a fork, so each worker opens its own). WAL mode
+        lets it read while the parent's writes go on.
+        """
+        self = cls.__new__(cls)
+        self.url = str(url)
+        self.path = sqlite_path(self.url)
+        try:
+            self._db = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro",
+                uri=True,
+                timeout=30,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            self._db.row_factory = sqlite3.Row
+        except sqlite3.Error as err:
+            raise StoreError(
+                f"state '{self.path}': cannot open the database to read ({err}); "
+                "check the path and its permissions"
+            ) from err
+        self._lock = threading.RLock()
+        return self
+
     # -- plumbing ---------------------------------------------------------------
 
     def close(self) -> None:

@@ -1,0 +1,174 @@
+"""Work fanned out to forked worker processes, results handed back in order.
+
+Selecting, rendering and composing one subscriber's edition is pure CPU work in
+Python, so threads do not run it in parallel; processes do. ``FanOut`` forks its
+workers at construction, before the caller starts any thread of its own (the send
+path starts its SMTP threads afterwards), so a child never inherits a lock another
+thread held. Each worker inherits everything built before the fork (the selection
+index, the compiled templates, the signing key) instead of rebuilding it, takes the
+units ``k, k + n, k + 2n, ...``, and streams each unit's pickled result through its
+own pipe. The parent reads unit 0 from worker 0, unit 1 from worker 1, and so on:
+results come back in the order of ``units``, and a worker is at most one unit ahead
+of the reader (the pipe's back-pressure), so memory stays flat.
+
+An exception raised by ``work`` is raised again in the parent (unpicklable ones as
+``WorkerError`` with the original's type and message); a worker that dies is a
+``WorkerError`` naming it and its exit code. Closing the iterator (or leaving the
+``with`` block) terminates the workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import multiprocessing
+import os
+import pickle
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from multiprocessing.connection import Connection
+from typing import Any, Generic, TypeVar
+
+from .errors import NewsletterError
+
+U = TypeVar("U")
+R = TypeVar("R")
+C = TypeVar("C")
+
+MAX_AUTO_WORKERS = 4
+
+
+class WorkerError(NewsletterError, RuntimeError):
+    """A worker process failed or died."""
+
+
+def can_fork() -> bool:
+    """Forked workers are used on Linux only (macOS system libraries are not fork-safe)."""
+    return sys.platform.startswith("linux") and hasattr(os, "fork")
+
+
+def cpu_count() -> int:
+    """The CPUs this process may run on (its affinity mask, not the machine's total)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+def auto_workers() -> int:
+    """One worker per usable CPU, at most ``MAX_AUTO_WORKERS``; 1 where fork is not used."""
+    return max(1, min(cpu_count(), MAX_AUTO_WORKERS)) if can_fork() else 1
+
+
+def _portable(err: BaseException) -> BaseException:
+    """``err`` if it survives pickling, else a WorkerError carrying its type and text."""
+    try:
+        pickle.loads(pickle.dumps(err))
+        return err
+    except Exception:
+        return WorkerError(f"{type(err).__name__}: {err}")
+
+
+class FanOut(Generic[C, U, R]):
+    """``work(context, unit)`` for every unit, in ``workers`` forked processes.
+
+    ``init`` runs once in each worker, after the fork, and makes the context its
+    ``work`` calls get (a worker's own database connection, say: a connection must
+    never cross a fork).
+    """
+
+    def __init__(
+        self,
+        units: Sequence[U],
+        work: Callable[[C, U], R],
+        *,
+        init: Callable[[], C],
+        workers: int,
+    ) -> None:
+        if not can_fork():
+            raise WorkerError("worker processes need fork (Linux); use workers: 1")
+        self._units = units
+        self._work = work
+        self._init = init
+        self._n = max(1, min(workers, len(units)))
+        self._procs: list[Any] = []
+        self._conns: list[Connection] = []
+        ctx = multiprocessing.get_context("fork")
+        try:
+            for k in range(self._n):
+                reader, writer = ctx.Pipe(duplex=False)
+                proc = ctx.Process(
+                    target=self._child, args=(k, writer), name=f"newsletter-worker-{k + 1}"
+                )
+                proc.daemon = True  # never outlives the parent
+                proc.start()
+                writer.close()  # the child holds the only write end: EOF when it dies
+                self._procs.append(proc)
+                self._conns.append(reader)
+        except BaseException:
+            self.close()
+            raise
+
+    # -- in the worker
+
+    def _child(self, k: int, conn: Connection) -> None:
+        # Objects inherited from the parent are never collected here: freezing them
+        # keeps the collector from walking (and so copying) the parent's whole heap.
+        gc.freeze()
+        try:
+            context = self._init()
+            for u in range(k, len(self._units), self._n):
+                try:
+                    payload: tuple[bool, Any] = (True, self._work(context, self._units[u]))
+                except BaseException as err:
+                    payload = (False, _portable(err))
+                conn.send_bytes(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+                if not payload[0]:
+                    return
+        except BrokenPipeError:
+            pass  # the parent stopped reading: nothing left to do
+        except BaseException as err:  # init failed: report it as the next result
+            with contextlib.suppress(OSError):
+                conn.send_bytes(pickle.dumps((False, _portable(err))))
+        finally:
+            conn.close()
+
+    # -- in the parent
+
+    def __iter__(self) -> Iterator[R]:
+        try:
+            for u in range(len(self._units)):
+                k = u % self._n
+                try:
+                    data = self._conns[k].recv_bytes()
+                except EOFError:
+                    proc = self._procs[k]
+                    proc.join(timeout=5)
+                    raise WorkerError(
+                        f"worker {k + 1} of {self._n} stopped (exit code {proc.exitcode}) "
+                        f"before finishing its share (unit {u + 1} of {len(self._units)}); "
+                        "nothing it made was used. Check memory limits, or set "
+                        "delivery.workers: 1 to work in one process"
+                    ) from None
+                ok, value = pickle.loads(data)
+                if not ok:
+                    raise value
+                yield value
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the workers (if still running) and release the pipes."""
+        for conn in self._conns:
+            conn.close()
+        for proc in self._procs:
+            if proc.is_alive():
+                proc.terminate()
+            proc.join(timeout=5)
+        self._conns, self._procs = [], []
+
+    def __enter__(self) -> FanOut[C, U, R]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
