@@ -48,8 +48,14 @@ class Ctx:
 
     @property
     def config(self) -> Config:
+        """The config of a command that may send: every secret must be set."""
+        return self.load(sending=True)
+
+    def load(self, *, sending: bool) -> Config:
+        """The config; a command that never sends (``sending=False``) runs without the
+        SMTP password in the environment (a warning says it is missing)."""
         if self._config is None:
-            self._config = load_config(config_path(self.config_arg))
+            self._config = load_config(config_path(self.config_arg), secrets=sending)
             for line in self._config.warnings:
                 click.echo(f"Warning: {line}", err=True)
         return self._config
@@ -163,7 +169,7 @@ def fetch(c: Ctx, fmt: str) -> None:
     """Pull every enabled source into the store; print per-source counts.
 
     Exits 1 when every source failed."""
-    config = c.config
+    config = c.load(sending=False)
     with Store(config.state) as store:
         reports = Pipeline(config, store).fetch()
     if fmt == "json":
@@ -260,7 +266,7 @@ def preview(
     serve: int | None,
 ) -> None:
     """Show exactly what a subscriber would get, without sending or recording anything."""
-    config = c.config
+    config = c.load(sending=False)
     day = _parse_date(on_date)
     if serve is not None:
         _serve_preview(c, email, day, serve)
@@ -484,7 +490,7 @@ def status(c: Ctx, fmt: str) -> None:
     """Per subscriber: next edition, last edition and its outcome; per source: last fetch."""
     from .status import collect_status
 
-    config = c.config
+    config = c.load(sending=False)
     with Store(config.state) as store:
         data = collect_status(config, store, now=datetime.now(UTC))
     if fmt == "json":
@@ -518,7 +524,7 @@ def serve(c: Ctx, host: str | None, port: int | None) -> None:
     """Run the subscriber web app: one-click unsubscribe, preferences, feedback links."""
     from .web import serve as serve_web
 
-    serve_web(c.config, host=host, port=port)
+    serve_web(c.load(sending=False), host=host, port=port)
 
 
 # -- entry point ----------------------------------------------------------------

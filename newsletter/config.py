@@ -364,11 +364,14 @@ class _Map:
 
 
 class _Loader:
-    def __init__(self, display: str, base: Path, env: Mapping[str, str], yl: Any):
+    def __init__(
+        self, display: str, base: Path, env: Mapping[str, str], yl: Any, *, secrets: bool = True
+    ):
         self.display = display
         self.base = base
         self.env = env
         self.yl = yl
+        self.secrets = secrets  # False: a secret missing from the environment only warns
         self.problems: list[tuple[int, str]] = []
         self.warnings: list[tuple[int, str]] = []
 
@@ -940,7 +943,8 @@ class _Loader:
                     "NEWSLETTER_SMTP_PASSWORD and export that variable",
                 )
             elif password_env is not None and password is None:
-                self.problem(
+                report = self.problem if self.secrets else self.warn
+                report(
                     enode,
                     f"{path}.password_env",
                     f"environment variable {password_env} is not set "
@@ -1211,14 +1215,19 @@ class _Loader:
 
 
 def load_config(
-    path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None
+    path: str | os.PathLike[str],
+    *,
+    environ: Mapping[str, str] | None = None,
+    secrets: bool = True,
 ) -> Config:
     """Load and validate the YAML file at ``path``; raise ``ConfigError`` listing all problems.
 
     Every problem is one line, ``<file>:<line>: <key path>: <what> (<how to fix>)``,
     with ``<file>`` spelled as given. Relative paths in the file are resolved against
     the file's folder; URLs keep their spelling. Secrets come from ``environ``
-    (default: ``os.environ``), never from the file.
+    (default: ``os.environ``), never from the file. With ``secrets=False`` (commands
+    that never send: preview, fetch, status, serve) a secret missing from the
+    environment is a warning, not a problem.
     """
     display = os.fspath(path)
     file = Path(display)
@@ -1273,7 +1282,7 @@ def load_config(
                 f"{display}:{_line(root)}: the top level must be a mapping of keys "
                 f"(state:, sources:, delivery:, subscribers:, ...), got {kind}"
             )
-        loader = _Loader(display, Path(os.path.abspath(display)).parent, env, yl)
+        loader = _Loader(display, Path(os.path.abspath(display)).parent, env, yl, secrets=secrets)
         config = loader.load(root)
     finally:
         yl.dispose()

@@ -128,3 +128,30 @@ def test_unknown_subscriber_is_an_error(workdir: Path) -> None:
         "Error: no subscriber 'nobody@example.org' in the config; "
         "run 'newsletter validate' to list them"
     )
+
+
+def test_commands_that_never_send_run_without_the_smtp_password(workdir: Path) -> None:
+    cfg = workdir / "subscribers.yaml"
+    cfg.write_text(
+        cfg.read_text().replace(
+            "  transport: outbox\n",
+            "  transport: smtp\n  smtp:\n    host: smtp.example.org\n    username: digest\n"
+            "    password_env: TEST_UNSET_SMTP_PASSWORD\n",
+        )
+    )
+    env = {"TEST_UNSET_SMTP_PASSWORD": ""}  # set but empty counts as unset
+    fetched = cli("fetch", cwd=workdir, env=env)
+    assert fetched.returncode == 0, fetched.stderr
+    assert "TEST_UNSET_SMTP_PASSWORD is not set" in fetched.stderr
+    assert fetched.stderr.count("Warning: ") >= 1
+    preview = cli("preview", "--subscriber", "ada@example.org", "--format", "text", cwd=workdir)
+    assert preview.returncode == 0, preview.stderr
+    assert "Warning: " in preview.stderr and "Error" not in preview.stderr
+    status = cli("status", cwd=workdir, env=env)
+    assert status.returncode == 0, status.stderr
+    # A command that sends still refuses, with the one-line error naming the variable.
+    for args in (("send", "--no-fetch"), ("validate",)):
+        sent = cli(*args, cwd=workdir, env=env)
+        assert sent.returncode == 2, (args, sent.stdout)
+        assert "Error: " in sent.stderr and "TEST_UNSET_SMTP_PASSWORD is not set" in sent.stderr
+    assert not (workdir / "outbox").exists()

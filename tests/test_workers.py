@@ -146,7 +146,7 @@ def _config(tmp_path: Path, subscribers: int, workers: int) -> Path:
 def _papers() -> list[Paper]:
     out = []
     for n in range(40):
-        name, keywords, cat = TOPICS[n % len(TOPICS)]
+        _, keywords, cat = TOPICS[n % len(TOPICS)]
         out.append(
             Paper(
                 id=f"2611.{n:05d}",
