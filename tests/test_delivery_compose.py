@@ -333,3 +333,20 @@ def test_relaxed_body_whitespace_runs() -> None:
 
     for body in [b"a \tb\r\n", b"a\t b \t\r\n", b"a\t\tb\r\n\t\r\n", b" a  b \r\n\r\n"]:
         assert relaxed_body(body) == Relaxed.canonicalize_body(body), body
+
+
+def test_long_ascii_subjects_fold_at_spaces_and_parse_back_unchanged() -> None:
+    import random
+
+    from newsletter.delivery.compose import encode_text
+
+    rng = random.Random(5)
+    words = ["Your", "paper", "digest,", "29", "Nov:", "15", "papers", "on", "Topic", "x" * 40]
+    words += ["a" * 70, "b" * 75, "=?not-encoded?="]
+    for _ in range(2000):
+        subject = " ".join(rng.choice(words) for _ in range(rng.randint(1, 40)))
+        if rng.random() < 0.1:
+            subject = subject.replace(" ", "  ", 1)  # a double space survives too
+        raw = f"Subject: {encode_text(subject)}\r\n\r\n".encode()
+        assert all(len(line) <= 78 for line in raw.split(b"\r\n")), raw
+        assert parse(raw)["Subject"] == subject
