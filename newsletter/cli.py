@@ -164,13 +164,34 @@ def validate(c: Ctx, fmt: str) -> None:
 
 @cli.command()
 @format_option
+@click.option(
+    "--enable",
+    "enable",
+    metavar="NAME",
+    multiple=True,
+    help="Re-enable a source that was disabled (after an HTTP 410) before fetching; repeatable.",
+)
 @pass_ctx
-def fetch(c: Ctx, fmt: str) -> None:
+def fetch(c: Ctx, fmt: str, enable: tuple[str, ...]) -> None:
     """Pull every enabled source into the store; print per-source counts.
 
-    Exits 1 when every source failed."""
+    A source whose server answered 410 Gone is disabled; fix its url in the config and
+    fetch with --enable NAME. Exits 1 when every source failed."""
     config = c.load(sending=False)
+    names = [s.name for s in config.sources]
+    for name in enable:
+        if name not in names:
+            raise click.BadParameter(
+                f"no source named '{name}' in the config (sources: {', '.join(names) or 'none'})",
+                param_hint="--enable",
+            )
     with Store(config.state) as store:
+        if enable:
+            from .sources import enable_source
+
+            for name in enable:
+                enable_source(store, name)
+                log.info("source '%s' enabled again", name)
         reports = Pipeline(config, store).fetch()
     if fmt == "json":
         click.echo(json.dumps({"sources": [r.as_json() for r in reports]}, indent=2))

@@ -155,3 +155,25 @@ def test_commands_that_never_send_run_without_the_smtp_password(workdir: Path) -
         assert sent.returncode == 2, (args, sent.stdout)
         assert "Error: " in sent.stderr and "TEST_UNSET_SMTP_PASSWORD is not set" in sent.stderr
     assert not (workdir / "outbox").exists()
+
+
+def test_fetch_enable_brings_back_a_source_disabled_by_a_410(workdir: Path) -> None:
+    from newsletter.store import Store
+
+    with Store(workdir / "var" / "state.db") as store:
+        store.update_fetch_state("arxiv-day", disabled=True, disabled_reason="HTTP 410 Gone")
+    skipped = cli("fetch", "--format", "json", cwd=workdir)
+    report = json.loads(skipped.stdout)["sources"][0]
+    assert report["new"] == 0
+    assert "newsletter fetch --enable arxiv-day" in " ".join(report["warnings"])
+
+    typo = cli("fetch", "--enable", "arxiv-dya", cwd=workdir)
+    assert typo.returncode == 2
+    assert typo.stderr.count("\n") == 1 and typo.stderr.startswith("Error: ")
+    assert "no source named 'arxiv-dya'" in typo.stderr and "arxiv-day" in typo.stderr
+
+    enabled = cli("fetch", "--enable", "arxiv-day", "--format", "json", cwd=workdir)
+    assert enabled.returncode == 0, enabled.stderr
+    assert json.loads(enabled.stdout)["sources"][0]["new"] == 935
+    with Store(workdir / "var" / "state.db") as store:
+        assert not store.fetch_state("arxiv-day").disabled

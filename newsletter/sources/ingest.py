@@ -98,7 +98,7 @@ def fetch_source(
             name=source.name,
             warnings=(
                 f"source '{source.name}' is disabled ({state.disabled_reason}); "
-                "fix its url, then re-enable it",
+                f"fix its url, then run: newsletter fetch --enable {source.name}",
             ),
         )
     http = is_http(source.url)
@@ -139,7 +139,8 @@ def fetch_source(
             name=source.name,
             warnings=(
                 f"source '{source.name}': {source.url} answered 410 Gone; the source is now "
-                "disabled (remove it from the config or fix its url, then re-enable it)",
+                "disabled (remove it from the config, or fix its url and run "
+                f"newsletter fetch --enable {source.name})",
             ),
         )
     if fetched.not_modified:
