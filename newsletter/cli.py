@@ -33,6 +33,7 @@ from .pipeline import (
     Outcome,
     Pipeline,
     run_once,
+    summarise_missed,
 )
 from .store import Store, sqlite_path, utcnow
 
@@ -485,7 +486,7 @@ def run(c: Ctx, once: bool) -> None:
                 report = run_once(config, progress=step)
             finally:
                 done()
-        for line in report.missed:
+        for line in summarise_missed(report.missed):
             click.echo(f"  skipped      {line}")
         if not report.outcomes:
             click.echo("No edition is due now.")

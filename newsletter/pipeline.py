@@ -669,6 +669,21 @@ class Pipeline:
         return outcomes
 
 
+MISSED_SHOWN = 10  # skipped editions listed one per line; the rest are counted
+
+
+def summarise_missed(lines: Sequence[str], shown: int = MISSED_SHOWN) -> list[str]:
+    """The first ``shown`` skipped-edition lines, then one line counting the rest
+    (thousands of subscribers after a long outage would otherwise flood the log)."""
+    if len(lines) <= shown + 1:
+        return list(lines)
+    return [
+        *lines[:shown],
+        f"... and {len(lines) - shown} more editions skipped: their time is more than "
+        "scheduler.grace_hours ago (`newsletter status` lists every subscriber)",
+    ]
+
+
 def run_once(
     config: Config,
     now: datetime | None = None,
@@ -685,7 +700,7 @@ def run_once(
         report = RunReport()
         report.sources = pipe.fetch(now=now, only_stale=True)
         refs, report.missed = pipe.due(pipe.subscribers(), now)
-        for line in report.missed:
+        for line in summarise_missed(report.missed):
             log.info("%s", line)
         if refs:
             report.outcomes = pipe.send(refs, now=now, progress=progress)

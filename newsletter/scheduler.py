@@ -66,6 +66,7 @@ from .pipeline import (
     EditionRef,
     Outcome,
     Pipeline,
+    summarise_missed,
 )
 from .schedule import Schedule, parse_fetch_schedule, parse_schedule
 from .store import Store, sqlite_path, utcnow
@@ -340,7 +341,7 @@ class Daemon:
                 n_sources, new = len(reports), sum(r.new for r in reports)
                 errors += [_source_error(r.name, e) for r in reports for e in r.errors]
                 refs, missed = pipe.due(subs, now)
-                for line in missed:
+                for line in summarise_missed(missed):
                     log.info("%s", line)
                 stopped, aborted = self._send(pipe, refs, outcomes)
                 if aborted:

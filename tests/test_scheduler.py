@@ -128,6 +128,20 @@ def test_catch_up_outside_grace_is_skipped_with_a_line(tmp_path: Path, store: St
     assert editions(refs) == [("a@x.org", "2026-06-01")]
 
 
+def test_many_skipped_editions_are_listed_up_to_ten_then_counted(tmp_path: Path, store: Store):
+    from newsletter.pipeline import summarise_missed
+
+    subs = [sub(f"r{i}@x.org") for i in range(25)]
+    pipe = Pipeline(make_config(tmp_path, subs), store)
+    _, missed = pipe.due(subs, utc(2026, 6, 1, 13, 1))
+    assert len(missed) == 25
+    shown = summarise_missed(missed)
+    assert shown[:10] == missed[:10]
+    assert len(shown) == 11
+    assert shown[10].startswith("... and 15 more editions skipped")
+    assert summarise_missed(missed[:11]) == missed[:11]  # one more line is just listed
+
+
 def test_skipped_line_not_repeated_once_the_edition_is_recorded(tmp_path: Path, store: Store):
     s = sub("a@x.org")
     pipe = Pipeline(make_config(tmp_path, [s]), store)
