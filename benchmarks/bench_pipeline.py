@@ -121,7 +121,7 @@ def measure_compose(env: Env, n: int, split_n: int = 2000) -> dict[str, float]:
 
         # Per stage, one process, on the first split_n subscribers.
         t = {"select": 0.0, "render": 0.0, "compose": 0.0}
-        started = mark = time.perf_counter()
+        mark = time.perf_counter()
         for digest in pipe.digests(refs[:split_n]):
             t1 = time.perf_counter()
             rendered = pipe.render(digest)

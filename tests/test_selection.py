@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
@@ -497,3 +498,170 @@ def test_lsa_relates_words_that_occur_together() -> None:
     assert cos[2] > 0.5 > max(cos[3], cos[4])
     again = LatentScorer(index.weights, index.vocab, 2).scores(query)[0]
     assert np.array_equal(cos, again)  # deterministic: no random start
+
+
+# ---------------------------------------------------------------- fast paths == plain code
+
+
+def test_rank_orders_like_two_stable_argsorts() -> None:
+    from newsletter.selection.selector import _rank
+
+    rng = np.random.default_rng(3)
+    n = 300
+    pos = np.stack([rng.permutation(n)[:40] for _ in range(50)])
+    vals = rng.choice(np.float32([0.0, 0.25, 0.5, 0.125, 1.0]), size=pos.shape)  # many ties
+    vals[:10] = rng.random((10, 40), dtype=np.float32)
+
+    def plain(p: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        order = np.argsort(p, axis=1, kind="stable")
+        p, v = np.take_along_axis(p, order, axis=1), np.take_along_axis(v, order, axis=1)
+        order = np.argsort(-v, axis=1, kind="stable")
+        return np.take_along_axis(p, order, axis=1), np.take_along_axis(v, order, axis=1)
+
+    for v in (vals, vals - np.float32(0.3)):  # packed keys; negative values: argsorts
+        got, want = _rank(pos, v, n), plain(pos, v)
+        assert np.array_equal(got[0], want[0])
+        assert np.array_equal(got[1].view(np.int32), want[1].view(np.int32))  # bit for bit
+
+
+def test_top_sorted_picks_the_argpartition_set() -> None:
+    from newsletter.selection.selector import _top_sorted
+
+    rng = np.random.default_rng(5)
+    lex = rng.random((40, 200), dtype=np.float32)
+    lex[lex < 0.5] = 0.0
+    lex[3, :] = 0.0  # nothing matched: every value tied
+    lex[4, :10] = np.float32(0.75)  # a tie across the boundary of the top 5
+    lex[4, 10:] = np.float32(0.1)
+    for k in (5, 64):
+        want = np.sort(np.argpartition(-lex, k - 1, axis=1)[:, :k], axis=1)
+        for arr in (lex, lex.astype(np.float64), np.asfortranarray(lex)):  # int and float paths
+            got = _top_sorted(arr, k)
+            assert got.shape == (40, k)
+            assert np.array_equal(got, want)
+
+
+def test_query_features_sum_overlapping_keywords_in_written_order() -> None:
+    from newsletter.selection.text import QUERY_STOPWORDS, analyze, bigrams
+
+    s = Selector(PAPERS)
+    interest = Interest(
+        name="t",
+        description="Forecasting of time series with transformers",
+        keywords=("time series", "series forecasting", "time", "quantum qubits", "time"),
+    )
+    q = s._query(interest)
+    assert q is not None
+    # The plain computation: description words, their pairs, then each keyword's words
+    # and pairs, weights summed where a feature repeats, in first-written order.
+    w = s.w
+    desc = analyze(interest.description, QUERY_STOPWORDS)
+    feats = dict.fromkeys(desc, w.description)
+    feats.update(dict.fromkeys(bigrams(desc), w.description_bigram))
+    for kw in interest.keywords:
+        toks = analyze(kw, QUERY_STOPWORDS)
+        for f in dict.fromkeys(toks):
+            feats[f] = feats.get(f, 0.0) + w.keyword
+        for f in dict.fromkeys(bigrams(toks)):
+            feats[f] = feats.get(f, 0.0) + w.keyword_bigram
+    assert q.features == tuple(feats) and q.weights == tuple(feats.values())
+    assert q.cols == tuple(s.index.vocab.get(f, -1) for f in feats)
+    assert feats["time"] == w.description + 3 * w.keyword  # really overlapping
+    assert [k[0] for k in q.keywords] == [
+        '"time series"',
+        '"series forecasting"',
+        '"time"',
+        '"quantum qubits"',
+        '"time"',
+    ]
+    # Cached: the same object again; a fresh Selector parses it to the same query.
+    assert s._query(interest) is q
+    fresh = Selector(PAPERS)._query(interest)
+    assert fresh is not None and (fresh.features, fresh.weights, fresh.cols) == (
+        q.features,
+        q.weights,
+        q.cols,
+    )
+    assert s._query(Interest(name="none", description="the and of", keywords=("a",))) is None
+
+
+def test_index_weights_equal_per_paper_counting() -> None:
+    from collections import Counter
+
+    from newsletter.selection.index import Index, IndexParams
+    from newsletter.selection.text import analyze, bigrams
+
+    papers = [*PAPERS, paper("dup", "Time series time series", "series time series, time")]
+    p = IndexParams()
+    index = Index(papers, p)
+    # The plain BM25F term frequencies: counted per paper and field, fields summed.
+    toks = [(analyze(x.title), analyze(x.abstract)) for x in papers]
+    avg_t = max(np.mean([len(t) for t, _ in toks]), 1.0)
+    avg_a = max(np.mean([len(a) for _, a in toks]), 1.0)
+    vocab: dict[str, int] = {}
+    want: dict[tuple[int, int], float] = {}
+    for i, (t, a) in enumerate(toks):
+        for tokens, weight, b, avg in (
+            (t, p.w_title, p.b_title, avg_t),
+            (a, 1.0, p.b_abstract, avg_a),
+        ):
+            scale = weight / (1.0 - b + b * len(tokens) / avg)
+            for f, c in Counter(tokens).items():
+                key = (i, vocab.setdefault(f, len(vocab)))
+                want[key] = want.get(key, 0.0) + c * scale
+            for f, c in Counter(bigrams(tokens)).items():
+                key = (i, vocab.setdefault(f, len(vocab)))
+                want[key] = want.get(key, 0.0) + c * scale * p.w_bigram
+    assert index.vocab == vocab and list(index.vocab) == list(vocab)  # same numbering
+    coo = index.weights.tocoo()
+    got = {(int(r), int(c)): float(v) for r, c, v in zip(coo.row, coo.col, coo.data, strict=True)}
+    assert got.keys() == want.keys()
+    for (r, c), tf in want.items():
+        bm25 = index.idf[c] * (tf * (p.k1 + 1.0)) / (tf + p.k1)
+        assert got[(r, c)] == np.float32(bm25)
+    assert index.weights[len(papers) - 1, vocab["time seri"]] > index.weights[0, vocab["time seri"]]
+
+
+def test_category_reasons_list_the_papers_matching_categories_in_its_order() -> None:
+    s = Selector(PAPERS)
+    listed = [
+        (TS, ("cs.LG",)),
+        (TS, ("stat.ML", "cs.*")),
+        (QUANTUM, ("quant-ph",)),
+        (QUANTUM, ("physics.*", "quant-ph")),
+    ]
+    subs = [
+        Subscriber(
+            email=f"r{i}@example.org",
+            interests=(replace(listed[i % 4][0], categories=listed[i % 4][1]),),
+        )
+        for i in range(12)
+    ]
+    digests = s.select_many(subs, edition="e", edition_date=DAY)
+    said = {
+        (d.subscriber.interests[0].categories, p.paper.id): p.reasons[-1]
+        for d in digests
+        for p in d.picks
+    }
+    assert said[(("cs.LG",), "ts1")] == "category cs.LG"
+    assert said[(("stat.ML", "cs.*"), "ts1")] == "category cs.LG, stat.ML"  # paper's order
+    assert said[(("physics.*", "quant-ph"), "q2")] == "category quant-ph, physics.optics"
+    assert said[(("quant-ph",), "q2")] == "category quant-ph"
+    one = s.select(subs[1], edition="e", edition_date=DAY)  # alone == in the batch
+    assert [p.reasons for p in one.picks] == [p.reasons for p in digests[1].picks]
+
+
+def test_bounded_cache_keeps_its_newer_half() -> None:
+    from newsletter.selection.selector import _put
+
+    for cap in (1, 2, 5, 8):
+        cache: dict[int, int] = {}
+        for i in range(40):
+            _put(cache, i, -i, cap)
+            assert len(cache) <= cap and cache[i] == -i  # bounded; the new entry is in
+            assert list(cache) == sorted(cache)  # oldest first, the newest kept
+    cache = {}
+    for i in range(8):
+        _put(cache, i, i, 8)
+    _put(cache, 8, 8, 8)  # full: the older half goes in one step
+    assert list(cache) == [4, 5, 6, 7, 8]

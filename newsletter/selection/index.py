@@ -8,6 +8,7 @@ scoring many queries is one sparse matrix product.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -38,9 +39,6 @@ class Index:
         self.n_docs = n = len(papers)
         self.vocab: dict[str, int] = {}
         vocab = self.vocab
-        rows: list[int] = []
-        cols: list[int] = []
-        vals: list[float] = []
         title_tokens: list[list[str]] = []
         abstract_tokens: list[list[str]] = []
         for paper in papers:
@@ -54,26 +52,40 @@ class Index:
         norm_a = 1.0 - p.b_abstract + p.b_abstract * len_a / avg_a
         self.keys: list[str] = []  # " tok tok | tok tok " for phrase checks
         self.stems: list[frozenset[str]] = []
-        setdefault = vocab.setdefault
+        # Every feature occurrence in one sequence (per paper: title words, title pairs,
+        # abstract words, abstract pairs), numbered by first occurrence; then counted
+        # per (paper, field) in one sparse construction.
+        feats: list[str] = []
+        sizes: list[int] = []  # per paper: title words, title pairs, abstract words, ...
         for i in range(n):
             t_tok, a_tok = title_tokens[i], abstract_tokens[i]
             self.keys.append(text_key([*t_tok, "|", *a_tok]))
             self.stems.append(frozenset(t_tok) | frozenset(a_tok))
-            for tokens, weight, norm in (
-                (t_tok, p.w_title, float(norm_t[i])),
-                (a_tok, p.w_abstract, float(norm_a[i])),
-            ):
-                counts = Counter(tokens)
-                pairs = Counter(bigrams(tokens))
-                scale = weight / norm
-                rows.extend([i] * (len(counts) + len(pairs)))
-                cols.extend([setdefault(f, len(vocab)) for f in counts])
-                cols.extend([setdefault(f, len(vocab)) for f in pairs])
-                vals.extend([c * scale for c in counts.values()])
-                vals.extend([c * scale * p.w_bigram for c in pairs.values()])
+            t_pairs, a_pairs = bigrams(t_tok), bigrams(a_tok)
+            feats += t_tok
+            feats += t_pairs
+            feats += a_tok
+            feats += a_pairs
+            sizes += (len(t_tok), len(t_pairs), len(a_tok), len(a_pairs))
+        vocab.update(zip(dict.fromkeys(feats), itertools.count()))
+        cols = np.fromiter(map(vocab.__getitem__, feats), dtype=np.int64, count=len(feats))
         v = len(vocab)
+        seg = np.repeat(np.arange(4 * n, dtype=np.int64) // 2, sizes)  # 2 x paper + field
+        is_pair = np.zeros(v, dtype=bool)
+        is_pair[cols[np.repeat(np.arange(4 * n) % 2 == 1, sizes)]] = True
+        counts = sparse.csr_matrix(
+            (np.ones(len(cols), dtype=np.float64), (seg, cols)), shape=(2 * n, v)
+        )  # duplicates summed: occurrences per (paper, field, feature)
+        counts.sum_duplicates()
+        scale = np.empty(2 * n, dtype=np.float64)
+        scale[0::2] = p.w_title / norm_t
+        scale[1::2] = p.w_abstract / norm_a
+        row_of = np.repeat(np.arange(2 * n, dtype=np.int64), np.diff(counts.indptr))
+        vals = counts.data * scale[row_of]
+        pair_at = is_pair[counts.indices]
+        vals[pair_at] = vals[pair_at] * p.w_bigram
         tf = sparse.csr_matrix(
-            (np.asarray(vals, dtype=np.float64), (rows, cols)), shape=(n, v)
+            (vals, (row_of // 2, counts.indices)), shape=(n, v)
         )  # duplicates (same feature in title and abstract) are summed: BM25F
         tf.sum_duplicates()
         df = np.bincount(tf.indices, minlength=v).astype(np.float64)

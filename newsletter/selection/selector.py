@@ -50,6 +50,7 @@ NO_CANDIDATES = "no new papers since the last edition"
 _CACHE_MAX = 50_000  # entries per cache (patterns, phrases, queries): memory stays bounded
 HEAD = 16  # of those, converted to Python lists up front
 TOP = 64  # best lexical papers per interest kept from the batch product for the fast path
+_UNSEEN = itertools.repeat(-1)  # the column of a feature no candidate has
 _CATEGORY = re.compile(r"^[a-z][a-z-]*(\.[A-Za-z-]+|\.\*|\*)$")
 
 
@@ -142,11 +143,12 @@ class _Scored:
         self.head: list[list[int]] = best[:, :HEAD].tolist()
         self.headv: list[list[float]] = bestv[:, :HEAD].tolist()
 
-    def ranked(self, i: int) -> Iterator[tuple[int, float]]:
-        """Row ``i``'s best papers with their scores, best first."""
-        yield from zip(self.head[i], self.headv[i], strict=True)
+    def parts(self, i: int) -> Iterator[tuple[list[int], list[float]]]:
+        """Row ``i``'s best papers and their scores, best first: the head, then the rest
+        (converted only if reached)."""
+        yield self.head[i], self.headv[i]
         if self.best.shape[1] > HEAD:
-            yield from zip(self.best[i, HEAD:].tolist(), self.bestv[i, HEAD:].tolist(), strict=True)
+            yield self.best[i, HEAD:].tolist(), self.bestv[i, HEAD:].tolist()
 
     def last(self, i: int) -> float:
         """The lowest score in row ``i``'s best list (0 when every scored paper is in it)."""
@@ -157,11 +159,20 @@ class _Scored:
         return self.sel._final(self.lex[i : i + 1], self.top[i : i + 1], self.wts[i : i + 1])[0]
 
 
-def _top_sorted(neg: np.ndarray, k: int) -> np.ndarray:
-    """Each row's positions of its ``k`` smallest values, ascending by position: the set
-    ``np.argpartition(neg, k - 1, axis=1)[:, :k]`` picks, sorted. Where the ``k``-th value
+def _top_sorted(lex: np.ndarray, k: int) -> np.ndarray:
+    """Each row's positions of its ``k`` largest values, ascending by position: the set
+    ``np.argpartition(-lex, k - 1, axis=1)[:, :k]`` picks, sorted. Where the ``k``-th value
     is not tied across the boundary the set is unique, so a value-only partition (about
-    half the cost) finds it; rows with a tie there go through ``argpartition`` itself."""
+    half the cost) finds it; rows with a tie there go through ``argpartition`` itself.
+    (Non-negative float32 values order like their bit patterns: the partition runs on
+    negated int32 bits, a little faster than on floats, when no value is negative.)"""
+    neg = None
+    if lex.dtype == np.float32 and lex.flags.c_contiguous and lex.size:
+        bits = lex.view(np.int32)
+        if int(bits.min()) >= 0:
+            neg = -bits
+    if neg is None:
+        neg = -lex
     kth = np.partition(neg, k - 1, axis=1)[:, k - 1 : k]
     mask = neg <= kth  # at least k per row; exactly k unless the k-th value is tied
     uniq = np.count_nonzero(mask, axis=1) == k
@@ -171,16 +182,47 @@ def _top_sorted(neg: np.ndarray, k: int) -> np.ndarray:
     out = np.empty((neg.shape[0], k), dtype=np.intp)
     out[uniq] = np.flatnonzero(mask[uniq]).reshape(-1, k) % n
     tied = ~uniq
-    part = np.argpartition(neg[tied], k - 1, axis=1)[:, :k]
+    part = np.argpartition(-lex[tied], k - 1, axis=1)[:, :k]
     part.sort(axis=1)
     out[tied] = part
     return out
 
 
+def _rank(pos: np.ndarray, vals: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row of (``pos``, ``vals``) reordered best first, ties by position (``pos``:
+    distinct positions below ``n`` in each row; ``vals``: float32).
+
+    Non-negative float32 values order like their bit patterns, so one plain sort of
+    ``(~bits, position)`` packed into an int64 gives the order of two stable argsorts
+    (by position, then by descending value) at a fraction of the cost. Rows with a
+    negative value or -0.0 (possible only with the experimental blends) take the
+    argsorts."""
+    bits = vals.view(np.int32)
+    if not bits.size or int(bits.min()) < 0:
+        order = np.argsort(pos, axis=1, kind="stable")
+        pos = np.take_along_axis(pos, order, axis=1)
+        vals = np.take_along_axis(vals, order, axis=1)
+        order = np.argsort(-vals, axis=1, kind="stable")
+        return np.take_along_axis(pos, order, axis=1), np.take_along_axis(vals, order, axis=1)
+    shift = max(n - 1, 1).bit_length()
+    key = (np.int64(0x7FFFFFFF) - bits) << shift
+    key |= pos
+    key.sort(axis=1)
+    ranked_vals = (np.int64(0x7FFFFFFF) - (key >> shift)).astype(np.int32).view(np.float32)
+    key &= (1 << shift) - 1
+    return key.astype(np.intp, copy=False), ranked_vals
+
+
 def _put(cache: dict, key: object, value: object, cap: int) -> None:
-    """Insert into a bounded cache, dropping the oldest entry when it is full."""
+    """Insert into a bounded cache; when it is full, keep only its newer half.
+
+    (Dropping the single oldest entry on every insert looks cheaper but is not: each
+    deletion leaves a hole at the front of the dict's entry table, and finding "the
+    oldest" walks all of them again: ~17 us per insert at 50,000 entries.)"""
     if len(cache) >= cap:
-        del cache[next(iter(cache))]
+        keep = list(itertools.islice(cache.items(), len(cache) - cap // 2, None))
+        cache.clear()
+        cache.update(keep)
     cache[key] = value
 
 
@@ -211,8 +253,10 @@ class Selector:
         finally:
             if gc_was_on:
                 gc.enable()
-        self._keywords: dict[str, tuple[_Keyword, tuple[str, ...], tuple[str, ...]]] = {}
+        self._keywords: dict[str, tuple[_Keyword, dict[str, float]]] = {}
         self._nothing = np.zeros(self.n, dtype=bool)  # "no paper blocked", never written
+        self._doc_stems = self.index.stems
+        self._doc_keys = self.index.keys
         self._queries: dict[tuple[str, tuple[str, ...]], _Query | None] = {}
         self._phrase_masks: dict[str, np.ndarray] = {}
         # Per category pattern (as written): (primary mask, any mask, categories matched).
@@ -220,6 +264,8 @@ class Selector:
         # OR of its patterns' masks, computed when needed (a few microseconds).
         self._pattern_masks: dict[str, tuple[np.ndarray, np.ndarray, frozenset[str]]] = {}
         self._author_hits: dict[str, tuple[tuple[int, str], ...]] = {}
+        # Each paper's categories, each once, in its order (for the "category ..." reason).
+        self._doc_cats = [tuple(dict.fromkeys(p.categories)) for p in self.papers]
         # Author index: surname reading -> [(doc, name as written)].
         self._authors: dict[str, list[tuple[int, str]]] = {}
         for i, p in enumerate(self.papers):
@@ -289,43 +335,52 @@ class Selector:
         terms: dict[str, str] = {}
         for st, surface in desc:
             terms.setdefault(st, surface)
+        # Features in written order, their weights summed.
         feats = dict.fromkeys(terms, w.description)
         if len(desc) > 1:
             feats.update(dict.fromkeys(bigrams([st for st, _ in desc]), w.description_bigram))
         kws: list[_Keyword] = []
-        kw_w, kwb_w = w.keyword, w.keyword_bigram
         for kw in interest.keywords:
             parsed = self._keywords.get(kw)
             if parsed is None:
-                toks = tuple(analyze(kw, QUERY_STOPWORDS))
-                parsed = (
-                    (f'"{kw.strip()}"', " " + " ".join(toks) + " ", toks, frozenset(toks)),
-                    tuple(dict.fromkeys(toks)),
-                    tuple(dict.fromkeys(bigrams(list(toks)))),
-                )
-                _put(self._keywords, kw, parsed, _CACHE_MAX)
+                parsed = self._keyword(kw)
             if not parsed[0][2]:
                 continue
             kws.append(parsed[0])
-            get = feats.get
-            for st in parsed[1]:
-                feats[st] = get(st, 0.0) + kw_w
-            for bg in parsed[2]:
-                feats[bg] = get(bg, 0.0) + kwb_w
+            kw_feats = parsed[1]
+            if feats.keys().isdisjoint(kw_feats):  # the usual case: all new, in order
+                feats.update(kw_feats)
+            else:
+                for f, wt in kw_feats.items():
+                    feats[f] = feats.get(f, 0.0) + wt
         query: _Query | None = None
         if feats:
             query = _Query(
                 features=tuple(feats),
                 weights=tuple(feats.values()),
-                cols=tuple([vocab_get(f, -1) for f in feats]),
+                cols=tuple(map(vocab_get, feats, _UNSEEN)),
                 keywords=tuple(kws),
                 terms=tuple(terms.items()),
                 description=interest.description,
                 raw_keywords=interest.keywords,
-                stems=frozenset(terms).union(*(k[3] for k in kws)),
+                stems=frozenset(terms).union(*[k[3] for k in kws]),
             )
         _put(self._queries, key, query, _CACHE_MAX)
         return query
+
+    def _keyword(self, kw: str) -> tuple[_Keyword, dict[str, float]]:
+        """A keyword parsed once: (its ``_Keyword``, its features with their query weights:
+        each distinct word, then each distinct adjacent pair)."""
+        toks = tuple(analyze(kw, QUERY_STOPWORDS))
+        feats = dict.fromkeys(toks, self.w.keyword)
+        if len(toks) > 1:
+            feats.update(dict.fromkeys(bigrams(list(toks)), self.w.keyword_bigram))
+        parsed = (
+            (f'"{kw.strip()}"', " " + " ".join(toks) + " ", toks, frozenset(toks)),
+            feats,
+        )
+        _put(self._keywords, kw, parsed, _CACHE_MAX)
+        return parsed
 
     def _phrase_mask(self, term: str) -> np.ndarray:
         """Papers whose title or abstract contains ``term`` (as a phrase, or a category)."""
@@ -418,10 +473,13 @@ class Selector:
         """Final scores of every paper for rows of lexical scores: lexical + the weighted
         expansion rows of each row's ``top`` papers (``prf_docs`` multiply-adds a score)."""
         final = np.float32(self.w.lexical) * lex
+        rows = np.empty(final.shape, self._expand.dtype)  # one buffer: the same products
         for j in range(top.shape[1]):
-            final += wts[:, j, None] * self._expand[top[:, j]]
+            np.take(self._expand, top[:, j], axis=0, out=rows, mode="clip")
+            rows *= wts[:, j, None]
+            final += rows
         final *= np.float32(self._norm)
-        final[lex <= 0] = 0.0
+        np.copyto(final, np.float32(0.0), where=lex <= 0)
         return final
 
     def _score_rows(self, queries: list[_Query], cats: Sequence[tuple[str, ...]] = ()) -> _Scored:
@@ -457,11 +515,8 @@ class Selector:
         # One partial sort: each row's TOP best lexical papers. The expansion feedback
         # comes from their first prf_docs; the fast path re-ranks them by final score.
         # (by position, so that a stable sort by score breaks ties by it)
-        cand = _top_sorted(-lex, k) if k < self.n else np.tile(np.arange(self.n), (m, 1))
-        cand_lex = np.take_along_axis(lex, cand, axis=1)
-        order = np.argsort(-cand_lex, axis=1, kind="stable")
-        cand = np.take_along_axis(cand, order, axis=1)
-        cand_lex = np.take_along_axis(cand_lex, order, axis=1)
+        cand = _top_sorted(lex, k) if k < self.n else np.tile(np.arange(self.n), (m, 1))
+        cand, cand_lex = _rank(cand, np.take_along_axis(lex, cand, axis=1), self.n)
         p = min(self.w.prf_docs, k)
         top = cand[:, :p].copy()  # a copy: rows of ``cand`` are rewritten below
         present = cand_lex[:, :p] > 0
@@ -483,27 +538,18 @@ class Selector:
             rows = np.array(with_cats)
             full = self._final(lex[rows], top[rows], wts[rows])
             inside = np.stack([self._category_mask(cats[i])[1] for i in with_cats])
-            # (the power only where it applies: the same values as np.where on both)
+            # (the power only where it applies, and where the score is not 0 (0 ** 0.8 =
+            # 0 * 0.5): the same values as np.where on both)
             boosted = full * self.w.out_of_category
+            inside &= full > 0
             boosted[inside] = full[inside] ** self.w.in_category
             full = boosted
-            if k < self.n:
-                cand[rows] = np.argpartition(-full, k - 1, axis=1)[:, :k]
+            if k < self.n:  # (the set argpartition picks; _rank orders it)
+                cand[rows] = _top_sorted(full, k)
             else:
                 cand[rows] = np.arange(self.n)
             bestv[rows] = np.take_along_axis(full, cand[rows], axis=1)
-        order = np.argsort(cand, axis=1, kind="stable")  # best first, ties by position
-        cand = np.take_along_axis(cand, order, axis=1)
-        bestv = np.take_along_axis(bestv, order, axis=1)
-        order = np.argsort(-bestv, axis=1, kind="stable")
-        return _Scored(
-            self,
-            lex,
-            top,
-            wts,
-            np.take_along_axis(cand, order, axis=1),
-            np.take_along_axis(bestv, order, axis=1),
-        )
+        return _Scored(self, lex, top, wts, *_rank(cand, bestv, self.n))
 
     def _query_matrix(self, queries: list[_Query]) -> sparse.csr_matrix:
         """Queries as rows over the vocabulary, each divided by its best possible score.
@@ -776,6 +822,7 @@ class Selector:
         simple = delta is None and self.semantic is None and not self.settings.trending_boost
         plain = [simple and not row.trending for row in rows]
         cats = [self._categories_of(row.interest.categories) for row in rows]
+        doc_cats = self._doc_cats
         for doc, (r, score, reasons) in picked.items():
             row = rows[r]
             if plain[r]:
@@ -788,7 +835,7 @@ class Selector:
                         reasons.append(matched)
                 mine = cats[r]
                 if mine:
-                    hit = [c for c in dict.fromkeys(papers[doc].categories) if c in mine]
+                    hit = [c for c in doc_cats[doc] if c in mine]
                     if hit:
                         reasons.append("category " + ", ".join(hit))
             else:
@@ -815,18 +862,20 @@ class Selector:
             # Fast path: the batch's best papers for this interest, already ranked.
             scored, i = got
             if bad is self._nothing:  # nothing blocked: no per-paper test
-                for doc, v in scored.ranked(i):
-                    if v <= threshold:
-                        return
-                    seen.add(doc)
-                    yield doc, v
-            else:
-                for doc, v in scored.ranked(i):
-                    if v <= threshold:
-                        return
-                    if not bad[doc]:
+                for part_docs, part_vals in scored.parts(i):
+                    for doc, v in zip(part_docs, part_vals, strict=True):
+                        if v <= threshold:
+                            return
                         seen.add(doc)
                         yield doc, v
+            else:
+                for part_docs, part_vals in scored.parts(i):
+                    for doc, v in zip(part_docs, part_vals, strict=True):
+                        if v <= threshold:
+                            return
+                        if not bad[doc]:
+                            seen.add(doc)
+                            yield doc, v
             if scored.last(i) <= 0.0:
                 return  # every paper with a score was in the list
         # Whole row: custom scoring, or more papers wanted than the batch kept.
@@ -881,14 +930,14 @@ class Selector:
     def _matched(self, q: _Query, doc: int) -> str:
         """``matched "time series", "forecast"``: keywords found as phrases, then up to 4
         description words (computed once per query and paper)."""
-        present = q.stems & self.index.stems[doc]  # one C-level set intersection
+        present = q.stems & self._doc_stems[doc]  # one C-level set intersection
         if not present:
             return ""
         hits = []
         covered: set[str] = set()
         for kw, pk, toks, tokset in q.keywords:
             # Words first (a set test), the phrase (a substring search) only then.
-            if tokset <= present and (len(toks) == 1 or pk in self.index.keys[doc]):
+            if tokset <= present and (len(toks) == 1 or pk in self._doc_keys[doc]):
                 hits.append(kw)
                 covered |= tokset
         extra = 0

@@ -89,14 +89,24 @@ def words(text: str) -> list[str]:
 
 def analyze(text: str, stopwords: frozenset[str] = STOPWORDS) -> list[str]:
     """Stemmed content tokens in order; stopwords and 1-character tokens dropped."""
-    return [stem(w) for w in _TOKEN.findall(fold(text)) if len(w) > 1 and w not in stopwords]
+    cached = _STEM_CACHE.get  # (inline cache hit: most words; stems are never empty)
+    return [
+        cached(w) or stem(w)
+        for w in _TOKEN.findall(fold(text))
+        if len(w) > 1 and w not in stopwords
+    ]
 
 
 def analyze_with_surface(
     text: str, stopwords: frozenset[str] = QUERY_STOPWORDS
 ) -> list[tuple[str, str]]:
     """``[(stem, surface word), ...]`` for content tokens, in order."""
-    return [(stem(w), w) for w in _TOKEN.findall(fold(text)) if len(w) > 1 and w not in stopwords]
+    cached = _STEM_CACHE.get
+    return [
+        (cached(w) or stem(w), w)
+        for w in _TOKEN.findall(fold(text))
+        if len(w) > 1 and w not in stopwords
+    ]
 
 
 def bigrams(tokens: list[str]) -> list[str]:
