@@ -19,7 +19,7 @@ import os
 import queue
 import socket
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -58,6 +58,8 @@ PREPARE_BATCH = 32
 COMPOSE_AHEAD = 64
 # delivery.workers: 0 (auto) builds fewer editions than this in this process.
 PARALLEL_MIN = 1000
+# selection.semantic: paper vectors kept in the state this long (a window is days long).
+EMBEDDINGS_KEEP_DAYS = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +189,7 @@ class Pipeline:
         self._composer: Composer | None = None
         self.aborted: str | None = None  # why the last send stopped early, if it did
         self.suppressed: list[str] = []  # subscribers suppressed by the last send
+        self._pruned = False  # old paper embeddings pruned once per Pipeline
 
     # -- compiled once, on first use --------------------------------------------
 
@@ -379,6 +382,11 @@ class Pipeline:
             groups.setdefault(key, []).append(ref)
         selectors: list[Selector] = []
         units: list[tuple[int, list[EditionRef]]] = []
+        semantic = self.config.selection.semantic or self.config.selection.semantic_model
+        if semantic and groups and not self._pruned:
+            # Vectors of papers older than any window are never read again.
+            self.store.prune_embeddings(utcnow() - timedelta(days=EMBEDDINGS_KEEP_DAYS))
+            self._pruned = True
         for members in groups.values():
             ref0 = members[0]
             replay_ids = ref0.replay_ids
@@ -392,7 +400,7 @@ class Pipeline:
                     until=ref0.cutoff if ref0.cutoff_seq is None else None,
                     until_seq=ref0.cutoff_seq,
                 )
-            selectors.append(Selector(papers, self.config.selection))
+            selectors.append(Selector(papers, self.config.selection, embeddings=self.store))
             # In chunks: one sparse product per chunk and one query per table per chunk
             # (per-subscriber select() + queries cost ~10x more: benchmarks/bench_pipeline.py).
             for start in range(0, len(members), SELECT_CHUNK):
@@ -476,7 +484,7 @@ class Pipeline:
         self,
         units: list[tuple[int, list[EditionRef]]],
         work: Callable[[Store, tuple[int, list[EditionRef]]], list[Built]],
-    ) -> Iterator[Built]:
+    ) -> Generator[Built, None, None]:
         # The index, papers and templates live for the whole run: frozen, the cyclic
         # collector stops walking them on every full collection (~15% of this loop).
         gc.freeze()

@@ -110,6 +110,13 @@ CREATE TABLE IF NOT EXISTS feedback (
     created_at TEXT NOT NULL,
     PRIMARY KEY (subscriber, paper_id)
 );
+CREATE TABLE IF NOT EXISTS embeddings (
+    model TEXT NOT NULL,
+    key TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (model, key)
+);
 CREATE TABLE IF NOT EXISTS job_runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     job TEXT NOT NULL,
@@ -381,6 +388,40 @@ class Store:
             key = secrets.token_urlsafe(32)
             db.execute("INSERT INTO meta(key, value) VALUES ('secret_key', ?)", (key,))
             return key
+
+    # -- embeddings (selection.semantic) ------------------------------------------
+
+    def embeddings(self, model: str, keys: Sequence[str]) -> dict[str, bytes]:
+        """Stored vectors (raw float32 bytes) of ``model`` for those of ``keys`` it has."""
+        out: dict[str, bytes] = {}
+        with self._lock:
+            for start in range(0, len(keys), 500):
+                part = list(keys[start : start + 500])
+                marks = ",".join("?" * len(part))
+                rows = self._db.execute(
+                    f"SELECT key, vector FROM embeddings WHERE model=? AND key IN ({marks})",
+                    [model, *part],
+                )
+                out.update((r["key"], bytes(r["vector"])) for r in rows)
+        return out
+
+    def put_embeddings(self, model: str, vectors: dict[str, bytes]) -> None:
+        """Keep vectors of ``model`` for later runs (one transaction)."""
+        if not vectors:
+            return
+        now = utcnow().isoformat()
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO embeddings(model, key, vector, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                [(model, k, v, now) for k, v in vectors.items()],
+            )
+
+    def prune_embeddings(self, before: datetime) -> int:
+        """Forget vectors made before ``before``; return how many."""
+        with self.transaction() as db:
+            cur = db.execute("DELETE FROM embeddings WHERE created_at < ?", (before.isoformat(),))
+            return cur.rowcount
 
     # -- papers -----------------------------------------------------------------
 

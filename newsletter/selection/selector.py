@@ -32,6 +32,7 @@ import re
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import sparse
@@ -42,6 +43,9 @@ from .authors import names_match, surnames
 from .index import Index, IndexParams
 from .lsa import LatentScorer
 from .text import QUERY_STOPWORDS, analyze, analyze_with_surface, bigrams, phrase_key
+
+if TYPE_CHECKING:
+    from .semantic import EmbeddingCache
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +240,10 @@ class Selector:
         *,
         weights: Weights | None = None,
         index_params: IndexParams | None = None,
+        embeddings: EmbeddingCache | None = None,
     ) -> None:
+        """``embeddings``: where the semantic scorer keeps paper vectors between runs
+        (the state database; only used with ``selection.semantic``)."""
         self.settings = settings or SelectionConfig()
         self.w = weights or Weights()
         # One entry per canonical id (first wins): a paper is never listed twice.
@@ -322,7 +329,7 @@ class Selector:
         if self.settings.semantic or self.settings.semantic_model:
             from .semantic import SemanticScorer  # imports sentence-transformers lazily
 
-            self.semantic = SemanticScorer(self.papers, self.settings)
+            self.semantic = SemanticScorer(self.papers, self.settings, cache=embeddings)
 
     # ------------------------------------------------------------------ queries
     def _query(self, interest: Interest) -> _Query | None:
