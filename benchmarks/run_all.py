@@ -104,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     line["area_benchmarks"] = areas
     line["total_s"] = round(elapsed, 1)
     print(json.dumps(line), flush=True)
+    failed = [name for name, status in areas.items() if status.startswith("failed")]
+    if failed:
+        print(f"Error: area benchmark(s) failed: {', '.join(failed)} (see above)", file=sys.stderr)
+        return 1
     return 0
 
 

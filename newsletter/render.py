@@ -688,6 +688,17 @@ class FragmentCache(Extension):
         return ""
 
 
+_CACHE_TAG = re.compile(r"(\{%-?\s*)cache\b[^%]*?(\s*-?%\})")
+_ENDCACHE_TAG = re.compile(r"(\{%-?\s*)endcache\b(\s*-?%\})")
+
+
+def without_cache_blocks(source: str) -> str:
+    """A template's text with each ``{% cache %}`` block made a plain ``{% if true %}``
+    block: the same body and whitespace control, rendered for every reader (what the
+    output must equal; the tests and ``benchmarks/bench_render.py`` compare the two)."""
+    return _ENDCACHE_TAG.sub(r"\1endif\2", _CACHE_TAG.sub(r"\1if true\2", source))
+
+
 # --------------------------------------------------------------------------- the renderer
 
 

@@ -69,3 +69,17 @@ def test_missing_data_is_one_clear_error(tmp_path: Path) -> None:
     assert done.stderr.strip() == (
         f"Error: no feed data at {tmp_path} (pass --data PATH to ../shared/data)"
     )
+
+
+def test_bench_render_checks_its_two_variants_render_the_same() -> None:
+    """bench_render compares the templates with and without their cache blocks; a
+    template change that makes them differ must fail it (it did once, unnoticed)."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_render.py"), "--n", "20"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "without cache blocks:" in done.stdout and "(same output)" in done.stdout

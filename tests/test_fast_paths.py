@@ -10,7 +10,6 @@ import hashlib
 import hmac
 import json
 import random
-import re
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -28,6 +27,7 @@ from newsletter.render import (
     _textwrap_fill,
     clean,
     default_templates,
+    without_cache_blocks,
     wrap,
 )
 from newsletter.signing import Links, _b64, _mac, sign, verify
@@ -77,9 +77,7 @@ def _without_cache_tags(folder: Path) -> Path:
     block: the same body and the same whitespace control (``{%-``, ``-%}``), no cache."""
     for name in ("digest.mjml", "digest.txt", "subject.txt"):
         text = (default_templates() / name).read_text(encoding="utf-8")
-        text = re.sub(r"(\{%-?\s*)cache\b[^%]*?(\s*-?%\})", r"\1if true\2", text)
-        text = re.sub(r"(\{%-?\s*)endcache\b(\s*-?%\})", r"\1endif\2", text)
-        (folder / name).write_text(text, encoding="utf-8")
+        (folder / name).write_text(without_cache_blocks(text), encoding="utf-8")
     return folder
 
 
