@@ -431,10 +431,24 @@ def _summary(outcomes: list[Outcome]) -> str:
 )
 @click.option("--dry-run", is_flag=True, help="Compose everything, send and record nothing.")
 @click.option("--no-fetch", is_flag=True, help="Do not fetch stale sources first.")
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Also send editions recorded as failed (after fixing the cause: an address, "
+    "the relay); they are skipped otherwise.",
+)
 @pass_ctx
-def send(c: Ctx, email: str | None, on_date: str | None, dry_run: bool, no_fetch: bool) -> None:
+def send(
+    c: Ctx,
+    email: str | None,
+    on_date: str | None,
+    dry_run: bool,
+    no_fetch: bool,
+    retry_failed: bool,
+) -> None:
     """Send the current (or given) edition now to every subscriber (or one) who has not
     had it. Sources not fetched within scheduler.freshness_minutes are fetched first.
+    An edition that failed permanently is skipped unless --retry-failed.
 
     Exits 1 if any message failed."""
     from .lock import StateLock
@@ -454,7 +468,9 @@ def send(c: Ctx, email: str | None, on_date: str | None, dry_run: bool, no_fetch
         refs = [pipe.edition_ref(sub, now=now, on_date=day) for sub in subs]
         step, done = _printer(len(refs))
         try:
-            outcomes = pipe.send(refs, now=now, dry_run=dry_run, progress=step)
+            outcomes = pipe.send(
+                refs, now=now, dry_run=dry_run, progress=step, retry_failed=retry_failed
+            )
         finally:
             done()
     click.echo(_summary(outcomes))

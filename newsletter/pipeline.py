@@ -526,8 +526,13 @@ class Pipeline:
         now: datetime | None = None,
         dry_run: bool = False,
         progress: Callable[[Outcome], None] | None = None,
+        retry_failed: bool = False,
     ) -> list[Outcome]:
-        """Send each edition that is not sent yet; return one outcome per subscriber."""
+        """Send each edition that is not sent yet; return one outcome per subscriber.
+
+        A ``failed`` edition is skipped (and reported) unless ``retry_failed``, which
+        sends it again (after the cause was fixed: a bad address, a relay's refusal).
+        """
         from .delivery import deliver, make_transport
 
         now = now or utcnow()
@@ -540,7 +545,13 @@ class Pipeline:
 
         if not dry_run:
             # Callers hold the state lock: a row still 'sending' is from a crashed run.
-            released = self.store.release_stale_claims()
+            # Over SMTP each such release counts as a send with an unknown outcome.
+            smtp = self.config.delivery.transport == "smtp"
+            limit = max(1, self.config.delivery.smtp.retries) if smtp else None
+            released = self.store.release_stale_claims(limit=limit)
+            if retry_failed:
+                for ref in refs:
+                    self.store.reset_failed(ref.subscriber.email, ref.edition)
             if released:
                 log.warning(
                     "%d message(s) were in flight when a previous run stopped; "

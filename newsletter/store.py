@@ -857,7 +857,7 @@ class Store:
             if state == FAILED:
                 why = (
                     f"{reason} ({count} sends with an unknown outcome: not sent again, to"
-                    " avoid more duplicates; check the relay's log, then reset to resend)"
+                    " avoid more duplicates; check the relay's log, then send --retry-failed)"
                 )
             else:
                 why = (
@@ -871,20 +871,42 @@ class Store:
             ).fetchone()
         return self._delivery(row) if row else None
 
-    def release_stale_claims(self, *, older_than: datetime | None = None) -> int:
+    def release_stale_claims(
+        self, *, older_than: datetime | None = None, limit: int | None = None
+    ) -> int:
         """Put ``sending`` rows back to ``pending`` (after a crash); return how many.
 
         Such a message may or may not have reached the server before the crash: it
         is sent again, with the same Message-ID. This is the documented in-flight
         policy: at most the messages in flight at the crash are duplicated.
+
+        With ``limit`` (the SMTP transport's ``max_uncertain``), each release also
+        counts as a send with an unknown outcome (``mark_uncertain``): a message
+        caught in flight by ``limit`` crashes becomes ``failed`` instead of being
+        sent again, so repeated crashes can not multiply its copies. The rows that
+        failed that way are not counted in the result.
         """
-        sql = "UPDATE deliveries SET state=?, claimed_by=NULL WHERE state=?"
-        params: list[Any] = [PENDING, SENDING]
+        where = " WHERE state=?"
+        params: list[Any] = [SENDING]
         if older_than is not None:
-            sql += " AND claimed_at <= ?"
+            where += " AND claimed_at <= ?"
             params.append(ts(older_than))
         with self.transaction() as db:
-            return db.execute(sql, params).rowcount
+            if limit is None:
+                sql = "UPDATE deliveries SET state=?, claimed_by=NULL" + where
+                return db.execute(sql, [PENDING, *params]).rowcount
+            limit = max(1, limit)
+            rows = db.execute(
+                "UPDATE deliveries SET claimed_by=NULL, uncertain=uncertain + 1,"
+                " state=CASE WHEN uncertain + 1 >= ? THEN ? ELSE ? END,"
+                " reason=CASE WHEN uncertain + 1 >= ? THEN"
+                " 'the process stopped while this message was with the server, '"
+                " || (uncertain + 1) || ' times: not sent again, to avoid more duplicates;"
+                " check the relay''s log, then send --retry-failed' ELSE reason END,"
+                " updated_at=?" + where + " RETURNING state",
+                [limit, FAILED, PENDING, limit, ts(utcnow()), *params],
+            ).fetchall()
+            return sum(r["state"] == PENDING for r in rows)
 
     def reset_failed(self, subscriber: str, edition: str) -> None:
         """Let a permanently failed delivery be tried again (an explicit resend)."""

@@ -140,7 +140,7 @@ def test_failures_are_recorded_and_nothing_crashes_the_run(store: Store) -> None
     assert again.skipped == [
         (
             "reader1@example.com",
-            "failed permanently before (permanent failure); reset to resend",
+            "failed permanently before (permanent failure); send --retry-failed to resend",
         )
     ]
 

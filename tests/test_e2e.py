@@ -177,3 +177,28 @@ def test_fetch_enable_brings_back_a_source_disabled_by_a_410(workdir: Path) -> N
     assert json.loads(enabled.stdout)["sources"][0]["new"] == 935
     with Store(workdir / "var" / "state.db") as store:
         assert not store.fetch_state("arxiv-day").disabled
+
+
+def test_a_failed_edition_is_sent_again_only_with_retry_failed(workdir: Path) -> None:
+    from newsletter.store import Store
+
+    assert cli("fetch", cwd=workdir).returncode == 0
+    sent = cli("send", "--no-fetch", "--subscriber", "grace@example.org", cwd=workdir)
+    assert sent.returncode == 0, sent.stderr
+    edition = next((workdir / "outbox").iterdir()).name
+    with Store(workdir / "var" / "state.db") as store:
+        # Ada's edition failed permanently in an earlier run (say, a 550 from the relay).
+        store.prepare_delivery("ada@example.org", edition, message_id="m-ada", paper_ids=[])
+        store.claim("ada@example.org", edition, worker="earlier run")
+        store.mark_failed("ada@example.org", edition, reason="550 no such user", permanent=True)
+
+    skipped = cli("send", "--no-fetch", cwd=workdir)
+    assert skipped.returncode == 1  # the failed one is reported, not sent
+    assert "550 no such user" in skipped.stdout + skipped.stderr
+    assert not list((workdir / "outbox").rglob("ada@example.org.eml"))
+
+    retried = cli("send", "--no-fetch", "--retry-failed", cwd=workdir)
+    assert retried.returncode == 0, retried.stdout + retried.stderr
+    assert "1 sent" in retried.stdout and "1 already sent" in retried.stdout
+    assert len(list((workdir / "outbox").rglob("ada@example.org.eml"))) == 1
+    assert len(list((workdir / "outbox").rglob("grace@example.org.eml"))) == 1

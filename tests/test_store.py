@@ -79,6 +79,27 @@ def test_failures_and_stale_claims(store: Store) -> None:
     assert store.delivery("a@example.org", "E1").state == FAILED  # type: ignore[union-attr]
 
 
+def test_claims_released_after_crashes_count_as_unknown_outcomes(store: Store) -> None:
+    store.prepare_delivery("a@example.org", "E1", message_id="m1", paper_ids=[])
+    store.prepare_delivery("b@example.org", "E1", message_id="m2", paper_ids=[])
+    store.claim("a@example.org", "E1", worker="w")
+    assert store.release_stale_claims(limit=2) == 1  # first crash: sent again
+    row = store.delivery("a@example.org", "E1")
+    assert row is not None and row.state == PENDING and row.uncertain == 1
+    store.claim("a@example.org", "E1", worker="w")
+    store.claim("b@example.org", "E1", worker="w")
+    assert store.release_stale_claims(limit=2) == 1  # only b goes back
+    row = store.delivery("a@example.org", "E1")
+    assert row is not None and row.state == FAILED and row.uncertain == 2
+    assert row.reason and "stopped while this message was with the server, 2 times" in row.reason
+    assert "send --retry-failed" in row.reason
+    b = store.delivery("b@example.org", "E1")
+    assert b is not None and b.state == PENDING and b.uncertain == 1
+    store.reset_failed("a@example.org", "E1")
+    row = store.delivery("a@example.org", "E1")
+    assert row is not None and row.state == PENDING and row.uncertain == 0
+
+
 def test_empty_edition_recorded_and_reopened_when_papers_arrive(store: Store) -> None:
     store.record_empty("a@example.org", "E1", "no new papers since the last edition")
     d = store.delivery("a@example.org", "E1")

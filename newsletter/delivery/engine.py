@@ -128,7 +128,7 @@ def deliver(
     stopped; rows already claimed are finished first.
     """
     if release_stale:
-        store.release_stale_claims()
+        store.release_stale_claims(limit=getattr(transport, "max_uncertain", None))
     summary = DeliverySummary()
     lock = threading.Lock()  # guards the iterator, the summary and progress
     stop = threading.Event()
@@ -193,7 +193,8 @@ def deliver(
                 report(result)
             return False
         if row.state == FAILED:
-            skip(message, f"failed permanently before ({row.reason}); reset to resend")
+            why = f"failed permanently before ({row.reason}); send --retry-failed to resend"
+            skip(message, why)
             return False
         if store.claim(who, edition, worker=worker) is None:
             skip(message, "being sent by another worker")
