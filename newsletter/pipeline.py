@@ -60,6 +60,8 @@ COMPOSE_AHEAD = 64
 PARALLEL_MIN = 1000
 # selection.semantic: paper vectors kept in the state this long (a window is days long).
 EMBEDDINGS_KEEP_DAYS = 30
+# Selectors of fixed windows a Pipeline keeps for its next calls.
+SELECTORS_KEPT = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +192,10 @@ class Pipeline:
         self.aborted: str | None = None  # why the last send stopped early, if it did
         self.suppressed: list[str] = []  # subscribers suppressed by the last send
         self._pruned = False  # old paper embeddings pruned once per Pipeline
+        self._warned_semantic = False
+        # Selectors of fixed windows (by commit sequence or replayed ids), reused by the
+        # next call: the daemon sends in batches, and each would index the same papers.
+        self._selectors: dict[tuple[Any, ...], Selector] = {}
 
     # -- compiled once, on first use --------------------------------------------
 
@@ -387,8 +393,15 @@ class Pipeline:
             # Vectors of papers older than any window are never read again.
             self.store.prune_embeddings(utcnow() - timedelta(days=EMBEDDINGS_KEEP_DAYS))
             self._pruned = True
-        for members in groups.values():
+        for key, members in groups.items():
             ref0 = members[0]
+            fixed = ref0.replay_ids is not None or len(key) == 3  # not a window by time
+            cached = self._selectors.get(key) if fixed else None
+            if cached is not None:
+                selectors.append(cached)
+                for start in range(0, len(members), SELECT_CHUNK):
+                    units.append((len(selectors) - 1, members[start : start + SELECT_CHUNK]))
+                continue
             replay_ids = ref0.replay_ids
             if replay_ids is not None:
                 papers = [p for pid in replay_ids if (p := self.store.get_paper(pid))]
@@ -400,7 +413,12 @@ class Pipeline:
                     until=ref0.cutoff if ref0.cutoff_seq is None else None,
                     until_seq=ref0.cutoff_seq,
                 )
-            selectors.append(Selector(papers, self.config.selection, embeddings=self.store))
+            selector = Selector(papers, self.config.selection, embeddings=self.store)
+            selectors.append(selector)
+            if fixed:
+                if len(self._selectors) >= SELECTORS_KEPT:
+                    self._selectors.pop(next(iter(self._selectors)))
+                self._selectors[key] = selector
             # In chunks: one sparse product per chunk and one query per table per chunk
             # (per-subscriber select() + queries cost ~10x more: benchmarks/bench_pipeline.py).
             for start in range(0, len(members), SELECT_CHUNK):
@@ -432,17 +450,33 @@ class Pipeline:
                 chosen[(sub.email, edition)] = digest
         return [chosen[(ref.subscriber.email, ref.edition)] for ref in part]
 
+    def forget_selectors(self) -> None:
+        """Drop the selection indexes kept for later calls (papers may change after)."""
+        self._selectors.clear()
+
     # -- building messages --------------------------------------------------------
 
-    def workers_for(self, count: int) -> int:
+    def workers_for(self, count: int, wanted: int | None = None) -> int:
         """How many processes build ``count`` editions (``delivery.workers``; 0 = auto:
         one per CPU for at least ``PARALLEL_MIN`` editions without the semantic model,
         else this process alone)."""
         from .workers import auto_workers, can_fork
 
-        wanted = self.config.delivery.workers
+        if wanted is None:
+            wanted = self.config.delivery.workers
+        semantic = self.config.selection.semantic or self.config.selection.semantic_model
+        if semantic:
+            # torch's OpenMP threads do not survive a fork: a forked worker would hang.
+            if wanted > 1 and not self._warned_semantic:
+                log.warning(
+                    "delivery.workers: %d is ignored with selection.semantic (the embedding "
+                    "library can not run in forked workers); building in one process",
+                    wanted,
+                )
+                self._warned_semantic = True
+            return 1
         if wanted == 0:
-            if count < PARALLEL_MIN or self.config.selection.semantic or not can_fork():
+            if count < PARALLEL_MIN or not can_fork():
                 return 1
             wanted = auto_workers()
         return max(1, min(wanted, -(-count // SELECT_CHUNK))) if can_fork() else 1
@@ -464,7 +498,7 @@ class Pipeline:
         """
         selectors, units = self._plan(refs)
         self.renderer, self.composer  # noqa: B018  (compiled before any fork)
-        n = self.workers_for(len(refs)) if workers is None else workers
+        n = self.workers_for(len(refs), workers)
 
         def work(store: Store, unit: tuple[int, list[EditionRef]]) -> list[Built]:
             digests = self._select(store, selectors[unit[0]], unit[1])
@@ -527,11 +561,13 @@ class Pipeline:
         dry_run: bool = False,
         progress: Callable[[Outcome], None] | None = None,
         retry_failed: bool = False,
+        workers: int | None = None,
     ) -> list[Outcome]:
         """Send each edition that is not sent yet; return one outcome per subscriber.
 
         A ``failed`` edition is skipped (and reported) unless ``retry_failed``, which
         sends it again (after the cause was fixed: a bad address, a relay's refusal).
+        ``workers`` overrides ``delivery.workers`` (see ``build``).
         """
         from .delivery import deliver, make_transport
 
@@ -588,7 +624,7 @@ class Pipeline:
         cutoff_seqs = {ref.subscriber.email: ref.cutoff_seq for ref in todo}
 
         # Forked now (when several workers build), before any thread of this run starts.
-        built = self.build(todo, now=now, dry_run=dry_run)
+        built = self.build(todo, now=now, dry_run=dry_run, workers=workers)
 
         def produce() -> Iterator[OutgoingMessage | Outcome]:
             # Outcomes (empty, dry run) are yielded, not reported here: the consumer
@@ -649,7 +685,7 @@ class Pipeline:
                 built.close()
             return outcomes
 
-        def messages() -> Iterator[OutgoingMessage]:
+        def messages() -> Generator[OutgoingMessage, None, None]:
             # Selecting, rendering and composing run in one thread (or, with several
             # workers, the built messages are read there), a few messages ahead of the
             # SMTP workers, instead of inside the delivery engine's lock.
@@ -680,13 +716,14 @@ class Pipeline:
                 )
             )
 
+        msgs = messages()
         try:
             transport = make_transport(self.config.delivery)
             try:
                 summary = deliver(
                     self.store,
                     transport,
-                    messages(),
+                    msgs,
                     worker=f"{socket.gethostname()}:{os.getpid()}",
                     max_failures=self.config.delivery.max_failures,
                     progress=on_result,
@@ -695,7 +732,13 @@ class Pipeline:
             finally:
                 transport.close()
         finally:
-            built.close()
+            # In this order: stop (and join) the compose-ahead thread, which is what
+            # reads ``built``; only then stop the build and its worker processes. (A
+            # traceback can keep ``msgs`` alive, and with it a thread still writing.)
+            try:
+                msgs.close()
+            finally:
+                built.close()
         self.aborted = summary.aborted
         self.suppressed = list(summary.suppressed)
         for who in summary.suppressed:

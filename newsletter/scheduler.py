@@ -374,19 +374,26 @@ class Daemon:
         Returns (stopped on request, why sending stopped early if it did). A batch whose
         send stopped early (``Pipeline.aborted``: the relay unreachable, login refused)
         ends the job: the later batches would meet the same relay.
+
+        The batches share one selection index per window (``Pipeline`` keeps it for the
+        job, then forgets it). They are built in this process: the daemon has threads of
+        its own, and a fork would copy whatever locks they hold.
         """
-        for i in range(0, len(refs), self.batch):
-            if self.stopping.is_set():
-                log.warning(
-                    "stop requested: %d edition(s) not started; they are sent on the next "
-                    "start if still within scheduler.grace_hours",
-                    len(refs) - i,
-                )
-                return True, None
-            outcomes += pipe.send(refs[i : i + self.batch], now=self.clock())
-            if pipe.aborted:  # set by this send call (it returned normally)
-                return False, pipe.aborted
-        return False, None
+        try:
+            for i in range(0, len(refs), self.batch):
+                if self.stopping.is_set():
+                    log.warning(
+                        "stop requested: %d edition(s) not started; they are sent on the "
+                        "next start if still within scheduler.grace_hours",
+                        len(refs) - i,
+                    )
+                    return True, None
+                outcomes += pipe.send(refs[i : i + self.batch], now=self.clock(), workers=1)
+                if pipe.aborted:  # set by this send call (it returned normally)
+                    return False, pipe.aborted
+            return False, None
+        finally:
+            pipe.forget_selectors()
 
     def _record(self, result: JobResult) -> None:
         level = logging.INFO if result.ok else logging.ERROR

@@ -24,6 +24,7 @@ import gc
 import multiprocessing
 import os
 import pickle
+import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection
@@ -36,6 +37,7 @@ R = TypeVar("R")
 C = TypeVar("C")
 
 MAX_AUTO_WORKERS = 4
+STOPPED = "the workers were stopped (close() was called) before every result was read"
 
 
 class WorkerError(NewsletterError, RuntimeError):
@@ -98,7 +100,9 @@ class FanOut(Generic[C, U, R]):
             for k in range(self._n):
                 reader, writer = ctx.Pipe(duplex=False)
                 proc = ctx.Process(
-                    target=self._child, args=(k, writer), name=f"newsletter-worker-{k + 1}"
+                    target=self._child,
+                    args=(k, writer, reader),
+                    name=f"newsletter-worker-{k + 1}",
                 )
                 proc.daemon = True  # never outlives the parent
                 proc.start()
@@ -111,7 +115,16 @@ class FanOut(Generic[C, U, R]):
 
     # -- in the worker
 
-    def _child(self, k: int, conn: Connection) -> None:
+    def _child(self, k: int, conn: Connection, own_reader: Connection) -> None:
+        # The parent's signal handlers (the daemon's "stop after this batch") are not
+        # ours: a worker stops when it is told to, at once.
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)
+        # Keep no read end of any pipe (ours, or the earlier workers' inherited from the
+        # parent): when the parent stops reading, our next write fails and we stop.
+        own_reader.close()
+        for other in self._conns:
+            other.close()
         # Objects inherited from the parent are never collected here: freezing them
         # keeps the collector from walking (and so copying) the parent's whole heap.
         gc.freeze()
@@ -139,9 +152,13 @@ class FanOut(Generic[C, U, R]):
         try:
             for u in range(len(self._units)):
                 k = u % self._n
+                if not self._conns:
+                    raise WorkerError(STOPPED)
                 try:
                     data = self._conns[k].recv_bytes()
-                except EOFError:
+                except (EOFError, OSError):
+                    if not self._procs:
+                        raise WorkerError(STOPPED) from None
                     proc = self._procs[k]
                     proc.join(timeout=5)
                     raise WorkerError(
@@ -165,6 +182,9 @@ class FanOut(Generic[C, U, R]):
             if proc.is_alive():
                 proc.terminate()
             proc.join(timeout=5)
+            if proc.is_alive():  # ignored SIGTERM: not ours to wait for
+                proc.kill()
+                proc.join(timeout=5)
         self._conns, self._procs = [], []
 
     def __enter__(self) -> FanOut[C, U, R]:

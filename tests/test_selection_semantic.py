@@ -137,3 +137,22 @@ def test_the_pipeline_keeps_vectors_for_the_next_run(tmp_path) -> None:
         a = first.select(SUB, edition="e", edition_date=day)
         b = second.select(SUB, edition="e", edition_date=day)
         assert [(p.paper.id, p.score) for p in a.picks] == [(p.paper.id, p.score) for p in b.picks]
+
+
+def test_a_model_folder_changed_in_place_gets_a_new_cache_name(tmp_path) -> None:
+    import os
+
+    from newsletter.selection.semantic import model_id
+
+    folder = tmp_path / "model"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    weights = folder / "sub" / "weights.bin"
+    weights.write_bytes(b"1234")
+    settings = SelectionConfig(semantic_model=str(folder))
+    first = model_id(settings)
+    assert first == model_id(settings)  # stable while nothing changes
+    stat = weights.stat()
+    weights.write_bytes(b"123456")  # replaced inside a subfolder, its time kept
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert model_id(settings) != first

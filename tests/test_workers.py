@@ -15,7 +15,7 @@ from newsletter import pipeline as pipeline_mod
 from newsletter.config import load_config
 from newsletter.errors import ConfigError
 from newsletter.models import Paper
-from newsletter.pipeline import O_ALREADY, O_EMPTY, O_SENT, Pipeline
+from newsletter.pipeline import O_ALREADY, O_EMPTY, O_SENT, Outcome, Pipeline
 from newsletter.store import SENT, Store
 from newsletter.workers import FanOut, WorkerError, can_fork
 
@@ -224,3 +224,75 @@ def test_workers_must_be_a_whole_number(tmp_path: Path, value: str, message: str
     path.write_text(path.read_text().replace("workers: 0", f"workers: {value}"))
     with pytest.raises(ConfigError, match=rf"delivery\.workers.*{message}"):
         load_config(path)
+
+
+def test_close_stops_workers_even_under_the_daemons_sigterm_handler() -> None:
+    import multiprocessing
+    import signal
+
+    stops: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stops.append(signum))
+    try:
+
+        def work(ctx: None, unit: int) -> bytes:
+            return b"x" * 200_000  # bigger than a pipe's buffer: workers block writing
+
+        fan = FanOut(list(range(50)), work, init=lambda: None, workers=2)
+        it = iter(fan)
+        next(it)
+        started = time.monotonic()
+        fan.close()
+        assert time.monotonic() - started < 4  # not 2 x the 5 s join timeout
+        assert not multiprocessing.active_children()
+        assert stops == []  # the parent's handler never ran for the workers' SIGTERM
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_failing_progress_callback_stops_the_send_cleanly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import multiprocessing
+    import threading
+
+    monkeypatch.setattr(pipeline_mod, "SELECT_CHUNK", 8)
+    config = load_config(_config(tmp_path, 200, workers=2))
+    seen: list[str] = []
+
+    def progress(outcome: Outcome) -> None:
+        # The first message sent: the build is still running ahead of the senders.
+        seen.append(outcome.state)
+        if outcome.state == O_SENT:
+            raise RuntimeError("the progress bar broke")
+
+    with Store(config.state) as store:
+        store.upsert_papers(_papers(), now=NOW - timedelta(hours=2))
+        pipe = Pipeline(config, store)
+        refs = [pipe.edition_ref(s, now=NOW) for s in pipe.subscribers()]
+        for workers in (1, 2):
+            with pytest.raises(RuntimeError, match="the progress bar broke"):
+                pipe.send(refs, now=NOW, progress=progress, workers=workers)
+            seen.clear()
+            assert not [t for t in threading.enumerate() if t.name == "compose-ahead"]
+            assert not multiprocessing.active_children()
+        # Nothing is left claimed, and a clean run completes every edition once.
+        done = pipe.send(refs, now=NOW)
+        assert sorted({o.state for o in done}) <= [O_ALREADY, O_EMPTY, O_SENT]
+        for ref in refs:
+            row = store.delivery(ref.subscriber.email, ref.edition)
+            assert row is not None and row.state in ("sent", "empty"), row
+        assert len(list((tmp_path / "outbox").glob("*/*.eml"))) == 160
+
+
+def test_semantic_selection_always_builds_in_one_process(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from newsletter.config import SelectionConfig
+
+    config = load_config(_config(tmp_path, 3, workers=2))
+    semantic = replace(config, selection=SelectionConfig(semantic=True))
+    with Store(config.state) as store:
+        assert Pipeline(config, store).workers_for(5000) == 2
+        pipe = Pipeline(semantic, store)
+        assert pipe.workers_for(5000) == 1  # torch's threads do not survive a fork
+        assert pipe.workers_for(5000, wanted=4) == 1

@@ -76,15 +76,20 @@ class EmbeddingCache(Protocol):
 
 def model_id(settings: SelectionConfig, model: Any = None) -> str:
     """Names the model in the embedding cache, so that a changed model never reuses
-    vectors: the packaged model's version, or a model folder's path and the time its
-    files last changed; then the vector width."""
+    vectors: the packaged model's version, or a model folder's path and a hash of its
+    files' names, sizes and times; then the vector width."""
     if settings.semantic_model:
         folder = Path(settings.semantic_model).expanduser().resolve()
-        try:
-            changed = max((f.stat().st_mtime_ns for f in folder.iterdir()), default=0)
-        except OSError:
-            changed = 0
-        name = f"path:{folder}@{changed}"
+        # Every file's path, size and time, hashed: a model copied over in place (even
+        # with its times kept, as cp -a does, if any size differs) gets a new name.
+        files = hashlib.blake2b(digest_size=8)
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            files.update(f"{path.relative_to(folder)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        name = f"path:{folder}@{files.hexdigest()}"
     else:
         try:
             from importlib.metadata import version
