@@ -108,6 +108,7 @@ def measure_compose(env: Env, n: int, split_n: int = 2000) -> dict[str, float]:
         workers = pipe.workers_for(len(refs))
 
         def timed(w: int) -> tuple[float, int, int]:
+            pipe.forget_selectors()  # each timing builds its own index, as a send does
             started = time.perf_counter()
             size = picks = 0
             for built in pipe.build(refs, now=NOW, workers=w):
@@ -120,6 +121,7 @@ def measure_compose(env: Env, n: int, split_n: int = 2000) -> dict[str, float]:
         one_total, _, _ = timed(1)
 
         # Per stage, one process, on the first split_n subscribers.
+        pipe.forget_selectors()
         t = {"select": 0.0, "render": 0.0, "compose": 0.0}
         mark = time.perf_counter()
         for digest in pipe.digests(refs[:split_n]):

@@ -57,7 +57,7 @@ PREPARE_BATCH = 32
 # Messages composed ahead of the SMTP workers (bounded: memory stays flat).
 COMPOSE_AHEAD = 64
 # delivery.workers: 0 (auto) builds fewer editions than this in this process.
-PARALLEL_MIN = 1000
+PARALLEL_MIN = 512  # two units of SELECT_CHUNK: the smallest run two workers share
 # selection.semantic: paper vectors kept in the state this long (a window is days long).
 EMBEDDINGS_KEEP_DAYS = 30
 # Selectors of fixed windows a Pipeline keeps for its next calls.
