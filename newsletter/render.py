@@ -131,6 +131,8 @@ _SPACE = re.compile(r"\s+")
 
 def clean(value: object) -> str:
     """One line of untrusted text: NFC, no control/bidi characters, single spaces."""
+    if type(value) is str:  # the usual case, ~50 calls per email: one cache lookup
+        return _clean(value)
     if value is None:
         return ""
     return _clean(str(value))
@@ -254,6 +256,7 @@ class PaperView(NamedTuple):
     score: float
     more_url: str  # feedback: more like this
     less_url: str  # feedback: less like this
+    why: str  # the reasons joined with "; " (what both templates show)
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,6 +318,7 @@ def _fields_of(paper: Paper) -> tuple[Any, ...]:
 
 def _paper_view(number: int, pick: Pick, links: Links) -> PaperView:
     paper = pick.paper
+    reasons = tuple(r for r in map(clean, pick.reasons) if r) if pick.reasons else ()
     # Positional: the cached fields are in PaperView's order (key ... upvotes); made with
     # tuple.__new__, which skips the named tuple's Python-level __new__.
     return _tuple_new(
@@ -322,10 +326,11 @@ def _paper_view(number: int, pick: Pick, links: Links) -> PaperView:
         (
             number,
             *_fields_of(paper),
-            tuple(r for r in map(clean, pick.reasons) if r) if pick.reasons else (),
+            reasons,
             pick.score,
             links.feedback(paper.id, +1),
             links.feedback(paper.id, -1),
+            "; ".join(reasons),
         ),
     )
 
@@ -852,7 +857,39 @@ class Renderer:
 
 def tidy_text(text: str) -> str:
     """Trailing whitespace stripped from every line but the signature separator
-    ``-- ``, line breaks normalised to LF, blank lines cut at both ends, one final LF."""
+    ``-- ``, line breaks normalised to LF, blank lines cut at both ends, one final LF.
+
+    A text that is already tidy inside (the packaged template's, nearly always) is only
+    checked, in C: no whitespace but spaces and LF, and no space at a line's end except
+    the signature's. Anything else goes line by line (``_tidy_lines``).
+    """
+    odd = _ODD_ASCII_SPACE if text.isascii() else _ODD_SPACE
+    if not text.endswith(" ") and not any(c in text for c in odd):
+        found = _SPACE_EOL.search(text)
+        while found is not None and _is_signature(text, found.start()):
+            found = _SPACE_EOL.search(text, found.end())
+        if found is None:
+            return text.strip("\n") + "\n"
+    return _tidy_lines(text)
+
+
+# Whitespace (str.isspace: what rstrip strips, and splitlines' breaks) but space and LF.
+_ODD_ASCII_SPACE = "\t\x0b\x0c\r\x1c\x1d\x1e\x1f"
+_ODD_SPACE = (
+    _ODD_ASCII_SPACE
+    + "\x85\xa0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + ("\u2028\u2029\u202f\u205f\u3000")
+)
+_SPACE_EOL = re.compile(" \n")
+
+
+def _is_signature(text: str, space: int) -> bool:
+    """Whether the space at ``space`` ends a ``-- `` line (not the first line)."""
+    return space >= 3 and text.startswith("\n-- \n", space - 3)
+
+
+def _tidy_lines(text: str) -> str:
     lines = (line if line == "-- " else line.rstrip() for line in text.splitlines())
     return "\n".join(lines).strip("\n") + "\n"
 

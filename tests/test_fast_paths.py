@@ -25,8 +25,10 @@ from newsletter.render import (
     Renderer,
     _fill,
     _textwrap_fill,
+    _tidy_lines,
     clean,
     default_templates,
+    tidy_text,
     without_cache_blocks,
     wrap,
 )
@@ -286,3 +288,32 @@ def test_pick_order_does_not_matter_for_reuse(renderers: tuple[Renderer, Rendere
         (Section("LLMs", tuple(Pick(p.paper, p.score, "LLMs") for p in d.picks)),),
     )
     assert cached.render(only, links=LINKS) == plain.render(only, links=LINKS)
+
+
+# --------------------------------------------------------------------------- text tidying
+
+
+def test_tidy_text_matches_the_line_by_line_way_on_random_text() -> None:
+    from newsletter.render import _ODD_SPACE
+
+    rng = random.Random(11)
+    pieces = ["a", "Müller", " ", "  ", "\n", "\n\n", "-- ", "--", "\t", "\r\n", "\r", "\xa0"]
+    pieces += ["\u2028", "\x0c", "\x1f", "\x85", "é", "\u3000", "x" * 20]
+    fast = 0
+    for n in range(6000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 30)))
+        if n % 3 == 0:  # mostly tidy texts, so that the quick check is exercised too
+            text = _tidy_lines(text) + rng.choice(["", "\n", "\n-- \nsig\n", "-- \n"])
+        assert tidy_text(text) == _tidy_lines(text), repr(text)
+        tidy = text.strip("\n") + "\n" == _tidy_lines(text)
+        fast += tidy and not any(c in text for c in _ODD_SPACE)
+    assert fast > 500  # many were tidy with only spaces and LF: the quick check's case
+
+
+def test_tidy_text_knows_every_whitespace_character() -> None:
+    import sys
+
+    from newsletter.render import _ODD_SPACE
+
+    others = {c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace()} - {" ", "\n"}
+    assert set(_ODD_SPACE) == others
