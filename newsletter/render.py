@@ -879,7 +879,7 @@ _ODD_SPACE = (
     _ODD_ASCII_SPACE
     + "\x85\xa0\u1680"
     + "".join(map(chr, range(0x2000, 0x200B)))
-    + ("\u2028\u2029\u202f\u205f\u3000")
+    + "\u2028\u2029\u202f\u205f\u3000"
 )
 _SPACE_EOL = re.compile(" \n")
 
