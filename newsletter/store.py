@@ -237,6 +237,18 @@ class Delivery:
     uncertain: int = 0  # sends whose outcome was unknown (no reply after DATA)
 
 
+@dataclass(slots=True)
+class _SentMark:
+    """One ``mark_sent`` call waiting for its group commit."""
+
+    subscriber: str
+    edition: str
+    reply: str
+    at: str
+    done: bool = False
+    error: BaseException | None = None
+
+
 class Store:
     """A connection to the state database. Safe to share between threads."""
 
@@ -253,6 +265,10 @@ class Store:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._lock = threading.RLock()
+            # Group commit of mark_sent (see there): marks waiting for the next sync.
+            self._marks: list[_SentMark] = []
+            self._marking = False
+            self._marks_changed = threading.Condition(threading.Lock())
             self._migrate()
         except (sqlite3.Error, OSError) as err:
             raise StoreError(
@@ -790,26 +806,71 @@ class Store:
     ) -> None:
         """The server accepted the message: record it and its papers in one transaction.
 
-        The commit is synced to disk: a power loss must not forget a sent message.
+        The commit is synced to disk before this returns: a power loss must not forget
+        a sent message. Calls from several threads share syncs (group commit): while
+        one thread's transaction syncs, the marks that arrive queue up, and the next
+        of them writes them all in one synced transaction. Nothing waits for a batch
+        to fill; alone, a mark is one transaction as before. With 8 SMTP connections
+        this takes most of the fsyncs (~250 us each, under the store's lock) out of a
+        send.
         """
-        now_s = ts(now or utcnow())
-        with self.transaction(durable=True) as db:
-            row = db.execute(
-                "UPDATE deliveries SET state=?, server_reply=?, sent_at=?, updated_at=?,"
-                " reason=NULL WHERE subscriber=? AND edition=? RETURNING paper_ids",
-                (SENT, reply, now_s, now_s, subscriber, edition),
-            ).fetchone()
-            if row is None:
-                raise StoreError(f"no ledger row for {subscriber} / {edition}")
-            db.executemany(
-                "INSERT INTO sent_papers(subscriber, paper_id, edition, sent_at) VALUES (?,?,?,?)"
-                " ON CONFLICT(subscriber, paper_id) DO NOTHING",
-                [(subscriber, pid, edition, now_s) for pid in json.loads(row["paper_ids"])],
-            )
-            db.execute(
-                "UPDATE subscriber_status SET permanent_failures=0 WHERE subscriber=?",
-                (subscriber,),
-            )
+        mark = _SentMark(subscriber, edition, reply, ts(now or utcnow()) or "")
+        with self._marks_changed:
+            self._marks.append(mark)
+            while not mark.done and self._marking:
+                self._marks_changed.wait()
+            if mark.done:
+                if mark.error is not None:
+                    raise mark.error
+                return
+            # Lead: write everything queued so far (this mark included).
+            batch, self._marks = self._marks, []
+            self._marking = True
+        try:
+            self._write_marks(batch)
+        finally:
+            with self._marks_changed:
+                self._marking = False
+                self._marks_changed.notify_all()
+        if mark.error is not None:
+            raise mark.error
+
+    def _write_marks(self, batch: list[_SentMark]) -> None:
+        try:
+            with self.transaction(durable=True) as db:
+                for mark in batch:
+                    row = db.execute(
+                        "UPDATE deliveries SET state=?, server_reply=?, sent_at=?, updated_at=?,"
+                        " reason=NULL WHERE subscriber=? AND edition=? RETURNING paper_ids",
+                        (SENT, mark.reply, mark.at, mark.at, mark.subscriber, mark.edition),
+                    ).fetchone()
+                    if row is None:  # this mark fails alone; nothing of it was written
+                        mark.error = StoreError(
+                            f"no ledger row for {mark.subscriber} / {mark.edition}"
+                        )
+                        continue
+                    db.executemany(
+                        "INSERT INTO sent_papers(subscriber, paper_id, edition, sent_at)"
+                        " VALUES (?,?,?,?) ON CONFLICT(subscriber, paper_id) DO NOTHING",
+                        [
+                            (mark.subscriber, pid, mark.edition, mark.at)
+                            for pid in json.loads(row["paper_ids"])
+                        ],
+                    )
+                    db.execute(
+                        "UPDATE subscriber_status SET permanent_failures=0 WHERE subscriber=?",
+                        (mark.subscriber,),
+                    )
+        except BaseException as err:  # rolled back: no mark of the batch was recorded
+            for mark in batch:
+                mark.error = err
+            if not isinstance(err, Exception):  # interrupted: the others get a plain error
+                for mark in batch:
+                    mark.error = StoreError(f"recording sent messages was interrupted ({err!r})")
+                raise
+        finally:
+            for mark in batch:
+                mark.done = True
 
     def mark_failed(
         self,

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
+from pathlib import Path
 
-from newsletter.store import EMPTY, PENDING, SENT, Store
+import pytest
+
+from newsletter.store import EMPTY, PENDING, SENT, Store, StoreError, _SentMark
 
 
 def _sent(store: Store, who: str, edition: str, papers: list[str]) -> None:
@@ -59,3 +63,60 @@ def test_prepare_deliveries_follows_prepare_delivery_rules(store: Store) -> None
     assert pending is not None
     assert (pending.message_id, pending.paper_ids) == ("first", ("p4",))  # first Message-ID kept
     store.prepare_deliveries([])  # nothing to do, no error
+
+
+def test_mark_sent_from_many_threads_commits_every_mark_in_shared_syncs(tmp_path: Path) -> None:
+    """Group commit: 16 threads marking 20 messages each; every row ends up sent with
+    its papers, and the marks took fewer synced transactions than there were marks."""
+    store = Store(tmp_path / "state.db")
+    jobs = [(f"r{t}-{i}@x.org", "e1") for t in range(16) for i in range(20)]
+    for who, edition in jobs:
+        store.prepare_delivery(who, edition, message_id=f"<{who}>", paper_ids=("p1", "p2"))
+        assert store.claim(who, edition, worker="w") is not None
+    syncs = 0
+    real = store._write_marks
+
+    def counting(batch: list[_SentMark]) -> None:
+        nonlocal syncs
+        syncs += 1
+        real(batch)
+
+    store._write_marks = counting  # type: ignore[method-assign]
+    errors: list[BaseException] = []
+
+    def work(t: int) -> None:
+        try:
+            for i in range(20):
+                store.mark_sent(f"r{t}-{i}@x.org", "e1", reply="250 OK")
+        except BaseException as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(16)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    for who, edition in jobs:
+        row = store.delivery(who, edition)
+        assert row is not None and row.state == SENT and row.server_reply == "250 OK"
+    assert store.sent_paper_ids_many([who for who, _ in jobs]) == {
+        who: {"p1", "p2"} for who, _ in jobs
+    }
+    assert syncs < len(jobs)  # some syncs carried several marks
+    store.close()
+
+
+def test_a_mark_without_a_row_fails_alone_in_its_batch(tmp_path: Path) -> None:
+    store = Store(tmp_path / "state.db")
+    store.prepare_delivery("a@x.org", "e1", message_id="<a>", paper_ids=("p1",))
+    good = _SentMark("a@x.org", "e1", "250 OK", "2026-11-29T00:00:00+00:00")
+    bad = _SentMark("nobody@x.org", "e1", "250 OK", "2026-11-29T00:00:00+00:00")
+    store._write_marks([bad, good])
+    assert good.done and good.error is None
+    assert bad.done and "no ledger row for nobody@x.org / e1" in str(bad.error)
+    row = store.delivery("a@x.org", "e1")
+    assert row is not None and row.state == SENT
+    with pytest.raises(StoreError, match="no ledger row"):
+        store.mark_sent("nobody@x.org", "e1")
+    store.close()
