@@ -135,6 +135,9 @@ class OutgoingMessage:
     # Envelope recipient: the address in ASCII (IDNA domain, e.g. ``ada@xn--bcher-kva.example``
     # for ``ada@bücher.example``); empty means ``subscriber`` (transports convert it).
     recipient: str = ""
+    # Set by the composer when ``data`` has CRLF line ends only and no line starts with
+    # ".": SMTP sends it after DATA as it is, without scanning ~60 KB for what to fix.
+    wire_ready: bool = False
 
 
 @dataclass(frozen=True, slots=True)

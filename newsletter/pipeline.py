@@ -134,13 +134,17 @@ _T = TypeVar("_T")
 _END = object()
 
 
-def ahead(items: Iterator[_T], depth: int) -> Iterator[_T]:
+def ahead(items: Iterator[_T], depth: int, batch: int = 1) -> Iterator[_T]:
     """Run ``items`` in a background thread, at most ``depth`` items ahead of the consumer.
 
-    An exception raised by ``items`` is raised in the consumer. Closing the consumer
-    (or dropping it) stops the producer at its next item and closes ``items``.
+    Items cross between the threads in lists of ``batch`` (the last one shorter): one
+    queue hand-off (a lock, a condition, a wake-up) per list instead of per item.
+    An exception raised by ``items`` is raised in the consumer, after the items made
+    before it. Closing the consumer (or dropping it) stops the producer at its next
+    item and closes ``items``.
     """
-    q: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=max(1, depth))
+    batch = max(1, batch)
+    q: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=max(1, depth // batch))
     stop = threading.Event()
 
     def put(entry: tuple[bool, Any]) -> bool:
@@ -153,12 +157,19 @@ def ahead(items: Iterator[_T], depth: int) -> Iterator[_T]:
         return False
 
     def produce() -> None:
+        chunk: list[Any] = []
         try:
             for item in items:
-                if not put((True, item)):
-                    return
-            put((True, _END))
+                chunk.append(item)
+                if len(chunk) >= batch:
+                    if not put((True, chunk)):
+                        return
+                    chunk = []
+            chunk.append(_END)
+            put((True, chunk))
         except BaseException as err:  # handed to the consumer, raised there
+            if chunk and not put((True, chunk)):
+                return
             put((False, err))
         finally:
             close = getattr(items, "close", None)
@@ -169,12 +180,13 @@ def ahead(items: Iterator[_T], depth: int) -> Iterator[_T]:
     thread.start()
     try:
         while True:
-            ok, item = q.get()
+            ok, got = q.get()
             if not ok:
-                raise item
-            if item is _END:
-                return
-            yield item
+                raise got
+            for item in got:
+                if item is _END:
+                    return
+                yield item
     finally:
         stop.set()
         thread.join()
@@ -689,7 +701,7 @@ class Pipeline:
             # Selecting, rendering and composing run in one thread (or, with several
             # workers, the built messages are read there), a few messages ahead of the
             # SMTP workers, instead of inside the delivery engine's lock.
-            for item in ahead(produce(), COMPOSE_AHEAD):
+            for item in ahead(produce(), COMPOSE_AHEAD, batch=PREPARE_BATCH):
                 if isinstance(item, Outcome):
                     report(item)
                 else:

@@ -561,16 +561,40 @@ def mail_safe(compiled: str) -> str:
     Jinja constructs are left exactly as they are (a literal inside ``{{ }}`` is not
     HTML yet); everything between them gets character references for non-ASCII
     characters and a line break before each table/div tag, so a rendered email has
-    lines far below SMTP's 998-character limit.
+    lines far below SMTP's 998-character limit. A CSS line in a ``<style>`` element
+    that starts with "." (a class selector) gets a space in front: then no line of the
+    page starts with ".", which SMTP would have to escape (``OutgoingMessage.wire_ready``).
     """
     out: list[str] = []
     pos = 0
+    in_style = False
     for match in _JINJA.finditer(compiled):
-        out.append(_BREAK_BEFORE.sub("\n", ascii_html(compiled[pos : match.start()])))
+        piece = _BREAK_BEFORE.sub("\n", ascii_html(compiled[pos : match.start()]))
+        piece, in_style = _space_style_dots(piece, in_style)
+        out.append(piece)
         out.append(match.group(0))
         pos = match.end()
-    out.append(_BREAK_BEFORE.sub("\n", ascii_html(compiled[pos:])))
+    piece, _ = _space_style_dots(_BREAK_BEFORE.sub("\n", ascii_html(compiled[pos:])), in_style)
+    out.append(piece)
     return "".join(out)
+
+
+_STYLE_TAG = re.compile(r"<(/?)style\b[^>]*>", re.I)
+
+
+def _space_style_dots(html: str, in_style: bool) -> tuple[str, bool]:
+    """``html`` with "\\n." made "\\n ." inside style elements; whether it ends inside one."""
+    out: list[str] = []
+    pos = 0
+    for tag in _STYLE_TAG.finditer(html):
+        text = html[pos : tag.start()]
+        out.append(text.replace("\n.", "\n .") if in_style else text)
+        out.append(tag.group(0))
+        in_style = not tag.group(1)
+        pos = tag.end()
+    text = html[pos:]
+    out.append(text.replace("\n.", "\n .") if in_style else text)
+    return "".join(out), in_style
 
 
 # --------------------------------------------------------------------------- errors

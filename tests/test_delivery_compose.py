@@ -350,3 +350,60 @@ def test_long_ascii_subjects_fold_at_spaces_and_parse_back_unchanged() -> None:
         raw = f"Subject: {encode_text(subject)}\r\n\r\n".encode()
         assert all(len(line) <= 78 for line in raw.split(b"\r\n")), raw
         assert parse(raw)["Subject"] == subject
+
+
+def _wire_ready(**kwargs: object) -> tuple[bool, bytes]:
+    delivery = DeliveryConfig(from_addr="Paper Digest <digest@news.example.org>")
+    if "dkim" in kwargs:
+        delivery = DeliveryConfig(
+            from_addr="Paper Digest <digest@news.example.org>",
+            dkim=kwargs.pop("dkim"),  # type: ignore[arg-type]
+        )
+    out = Composer(delivery).compose(
+        RenderedEmail(subject="Ünïcode digest", **kwargs),  # type: ignore[arg-type]
+        Subscriber(email="ada@example.com", name="Ada, “the first”"),
+        edition=EDITION,
+        links=Links("https://news.example.org", "secret", "ada@example.com"),
+    )
+    return out.wire_ready, out.data
+
+
+def _crlf_only_and_no_dot_line(data: bytes) -> bool:
+    return (
+        data.count(b"\n") == data.count(b"\r\n") == data.count(b"\r")
+        and b"\r\n." not in data
+        and not data.startswith(b".")
+    )
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        {"html": HTML, "text": TEXT},  # base64 HTML, base64 text
+        {"html": "<p>a</p>\n<p>b</p>", "text": "plain\ntext\n"},  # both 7bit
+        {"html": "<p>a</p>\n.<p>b</p>", "text": "plain\n"},  # a 7bit line starting with "."
+        {"html": "<p>a</p>", "text": ".NET in a wrapped line\n"},
+        {"html": ".", "text": "x"},
+        {"html": "<p>a</p>", "text": "bare\rcr\n"},  # base64: no dot line, CRLF only
+    ],
+)
+def test_wire_ready_is_set_exactly_when_the_bytes_need_no_smtp_fixing(
+    parts: dict[str, str],
+) -> None:
+    """``wire_ready`` lets SMTP skip its scans; it must never be set on bytes that have
+    a bare CR or LF or a line starting with "." (those need fixing or dot-stuffing)."""
+    ready, data = _wire_ready(**parts)
+    assert ready == _crlf_only_and_no_dot_line(data)
+
+
+def test_wire_ready_with_dkim_and_a_real_digest() -> None:
+    from test_render_fixtures import LINKS, fixed_digest
+
+    from newsletter.render import Renderer
+
+    private, _ = _rsa_key()
+    config = DkimConfig(selector="nl", domain="news.example.org", key_file="k.pem", key=private)
+    rendered = Renderer().render(fixed_digest(10), links=LINKS)
+    ready, data = _wire_ready(html=rendered.html, text=rendered.text, dkim=config)
+    assert data.startswith(b"DKIM-Signature:")
+    assert ready and _crlf_only_and_no_dot_line(data)

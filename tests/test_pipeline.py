@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -95,3 +96,48 @@ def test_date_replay_of_a_multi_daily_cron_uses_that_days_real_edition(tmp_path:
     ref = pipe.edition_ref(sub, now=now, on_date=date(2026, 11, 28))
     assert ref.edition == "2026-11-28T19:00"
     store.close()
+
+
+# --------------------------------------------------------------------------- ahead
+
+
+@pytest.mark.parametrize("batch", [1, 3, 32])
+def test_ahead_hands_over_every_item_in_order_in_batches(batch: int) -> None:
+    from newsletter.pipeline import ahead
+
+    assert list(ahead(iter(range(100)), depth=8, batch=batch)) == list(range(100))
+    assert list(ahead(iter([]), depth=8, batch=batch)) == []
+
+
+def test_ahead_raises_the_producers_error_after_the_items_made_before_it() -> None:
+    from newsletter.pipeline import ahead
+
+    def items() -> Iterator[int]:
+        yield from range(5)
+        raise ValueError("feed broke")
+
+    got: list[int] = []
+    with pytest.raises(ValueError, match="feed broke"):
+        for item in ahead(items(), depth=4, batch=3):
+            got.append(item)
+    assert got == [0, 1, 2, 3, 4]
+
+
+def test_closing_ahead_early_stops_the_producer_and_closes_its_source() -> None:
+    import itertools
+
+    from newsletter.pipeline import ahead
+
+    closed: list[bool] = []
+
+    def items() -> Iterator[int]:
+        try:
+            yield from itertools.count()
+        finally:
+            closed.append(True)
+
+    it = ahead(items(), depth=8, batch=4)
+    assert [next(it) for _ in range(10)] == list(range(10))
+    assert isinstance(it, Generator)
+    it.close()
+    assert closed == [True]

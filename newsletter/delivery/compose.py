@@ -141,7 +141,13 @@ MAX_LINE = 998  # RFC 5322 2.1.1: octets per line, CRLF excluded
 
 
 def body(text: str) -> tuple[bytes, bytes]:
-    """(Content-Transfer-Encoding, encoded body) for one part, CRLF line endings.
+    """(Content-Transfer-Encoding, encoded body) for one part, CRLF line endings."""
+    cte, data, _ = _body(text)
+    return cte, data
+
+
+def _body(text: str) -> tuple[bytes, bytes, bool]:
+    """``body``, and whether a line of it starts with "." (SMTP must stuff those).
 
     7bit, the text as it is, when it is ASCII with no line over 998 characters, no
     NUL or bare CR, and not the MIME boundary: the renderer's HTML (character
@@ -153,8 +159,9 @@ def body(text: str) -> tuple[bytes, bytes]:
     if text.isascii() and "\r" not in text and "\0" not in text and BOUNDARY not in text:
         data = text.encode("ascii")
         if longest_line(data) <= MAX_LINE:
-            return b"7bit", data.replace(b"\n", CRLF)
-    return b"base64", b64(text)
+            dotted = data.startswith(b".") or b"\n." in data
+            return b"7bit", data.replace(b"\n", CRLF), dotted
+    return b"base64", b64(text), False  # the base64 alphabet has no "."
 
 
 def longest_line(data: bytes) -> int:
@@ -262,8 +269,8 @@ class Composer:
             f"Message-ID: <{mid}>\r\n"
             f"List-Unsubscribe: <{unsubscribe}>,\r\n <{self.mailto}>\r\n"
         ).encode("ascii")
-        text_cte, text = body(rendered.text)
-        html_cte, html = body(rendered.html)
+        text_cte, text, text_dots = _body(rendered.text)
+        html_cte, html, html_dots = _body(rendered.html)
         data = b"".join(
             (
                 self._constant,
@@ -289,4 +296,7 @@ class Composer:
             sender=self.sender,
             paper_ids=tuple(paper_ids),
             recipient=to_addr,
+            # Everything above is CRLF-only (the parts were checked for CR and encoded
+            # LF -> CRLF; header lines and the DKIM folds start with a letter or space).
+            wire_ready=not (text_dots or html_dots),
         )

@@ -259,7 +259,7 @@ class SmtpTransport:
         code, resp = smtp.rcpt(recipient)
         if code not in (250, 251):
             raise _Reply(code, _text(resp), "RCPT TO")
-        code, resp = _data(smtp, message.data)
+        code, resp = _data(smtp, message.data, ready=message.wire_ready)
         if code != 250:
             raise _Reply(code, _text(resp), "end of DATA")
         return f"{code} {_text(resp)}"
@@ -380,17 +380,24 @@ class SmtpTransport:
         self._local = threading.local()
 
 
-def _data(smtp: smtplib.SMTP, data: bytes) -> tuple[int, bytes]:
+def _data(smtp: smtplib.SMTP, data: bytes, *, ready: bool = False) -> tuple[int, bytes]:
     """DATA, dot-stuffed with one ``bytes.replace``: ``smtplib.SMTP.data`` runs a
     regex over every message (~0.7 ms for a 60 KB digest) and, given bytes, sends
-    bare line feeds as they are; those are turned into CRLF here first."""
-    crlf = data.count(b"\r\n")
-    if data.count(b"\n") != crlf or data.count(b"\r") != crlf:
-        data = _EOL.sub(b"\r\n", data)
+    bare line feeds as they are; those are turned into CRLF here first.
+
+    ``ready`` (``OutgoingMessage.wire_ready``, set by the composer in the build
+    workers) skips both: the three counts and the replace cost ~170 us for a 70 KB
+    message, in the sending process and holding the GIL, about a third of its
+    Python time per message.
+    """
+    if not ready:
+        crlf = data.count(b"\r\n")
+        if data.count(b"\n") != crlf or data.count(b"\r") != crlf:
+            data = _EOL.sub(b"\r\n", data)
     code, resp = smtp.docmd("data")
     if code != 354:
         raise _Reply(code, _text(resp), "DATA")
-    payload = data.replace(b"\r\n.", b"\r\n..")
+    payload = data if ready else data.replace(b"\r\n.", b"\r\n..")
     if payload.startswith(b"."):
         payload = b"." + payload
     if not payload.endswith(b"\r\n"):
