@@ -86,6 +86,7 @@ class DeliveryConfig:
     max_failures: int = 3  # permanent failures before a subscriber is suppressed
     send_empty: bool = False  # send an email even when an edition is empty
     workers: int = 0  # processes that select, render and compose (0 = one per CPU for big runs)
+    workers_nice: int = 10  # nice value added to those processes (0-19): sending goes first
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +206,7 @@ _DELIVERY_KEYS = (
     "max_failures",
     "send_empty",
     "workers",
+    "workers_nice",
 )
 _DKIM_KEYS = ("selector", "domain", "key_file")
 _WEB_KEYS = ("base_url", "host", "port")
@@ -492,7 +494,15 @@ class _Loader:
     def optional_text(self, node: yaml.Node | None, path: str) -> str | None:
         return self.text(node, path) or None if node is not None else None
 
-    def integer(self, node: yaml.Node | None, path: str, default: int, *, minimum: int) -> int:
+    def integer(
+        self,
+        node: yaml.Node | None,
+        path: str,
+        default: int,
+        *,
+        minimum: int,
+        maximum: int | None = None,
+    ) -> int:
         if node is None:
             return default
         if not isinstance(node, yaml.ScalarNode) or node.tag != _INT:
@@ -504,6 +514,9 @@ class _Loader:
         value = int(self.construct(node))
         if value < minimum:
             self.problem(node, path, f"must be at least {minimum}, got {value}")
+            return default
+        if maximum is not None and value > maximum:
+            self.problem(node, path, f"must be at most {maximum}, got {value}")
             return default
         return int(value)
 
@@ -836,6 +849,13 @@ class _Loader:
             ),
             send_empty=self.boolean(m.get("send_empty"), "delivery.send_empty", d.send_empty),
             workers=self.integer(m.get("workers"), "delivery.workers", d.workers, minimum=0),
+            workers_nice=self.integer(
+                m.get("workers_nice"),
+                "delivery.workers_nice",
+                d.workers_nice,
+                minimum=0,
+                maximum=19,
+            ),
         )
 
     def dkim(self, node: yaml.Node) -> DkimConfig | None:

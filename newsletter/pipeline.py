@@ -522,7 +522,11 @@ class Pipeline:
         from .workers import FanOut
 
         fan: FanOut[Store, tuple[int, list[EditionRef]], list[Built]] = FanOut(
-            units, work, init=lambda: Store.reader(self.store.url), workers=n
+            units,
+            work,
+            init=lambda: Store.reader(self.store.url),
+            workers=n,
+            nice=self.config.delivery.workers_nice,
         )
         return Building((built for chunk in fan for built in chunk), fan.close)
 

@@ -117,7 +117,8 @@ class FanOut(Generic[C, U, R]):
 
     ``init`` runs once in each worker, after the fork, and makes the context its
     ``work`` calls get (a worker's own database connection, say: a connection must
-    never cross a fork).
+    never cross a fork). ``nice`` raises each worker's nice value by that much (lower
+    CPU priority than the parent's).
     """
 
     def __init__(
@@ -127,6 +128,7 @@ class FanOut(Generic[C, U, R]):
         *,
         init: Callable[[], C],
         workers: int,
+        nice: int = 0,
     ) -> None:
         if not can_fork():
             raise WorkerError("worker processes need fork (Linux); use workers: 1")
@@ -134,6 +136,7 @@ class FanOut(Generic[C, U, R]):
         self._work = work
         self._init = init
         self._n = max(1, min(workers, len(units)))
+        self._nice = nice
         self._procs: list[Any] = []
         self._conns: list[FileIO] = []
         ctx = multiprocessing.get_context("fork")
@@ -172,6 +175,9 @@ class FanOut(Generic[C, U, R]):
         # Objects inherited from the parent are never collected here: freezing them
         # keeps the collector from walking (and so copying) the parent's whole heap.
         gc.freeze()
+        if self._nice > 0:  # background work: sending (and a local relay) go first
+            with contextlib.suppress(OSError):
+                os.nice(self._nice)
         out = FileIO(write_fd, "wb")
 
         def send(payload: tuple[bool, Any]) -> None:

@@ -335,6 +335,11 @@ CASES: list[tuple[str, str, str]] = [
         f"{P}:6: defaults.max_papers: must be at least 1, got 0",
     ),
     (
+        "nice-too-high",
+        "delivery: {workers_nice: 20}\n",
+        f"{P}:6: delivery.workers_nice: must be at most 19, got 20",
+    ),
+    (
         "min-score-text",
         "defaults: {min_score: high}\n",
         f"{P}:6: defaults.min_score: expected a number, got the text 'high'",

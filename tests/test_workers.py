@@ -296,3 +296,17 @@ def test_semantic_selection_always_builds_in_one_process(tmp_path: Path) -> None
         pipe = Pipeline(semantic, store)
         assert pipe.workers_for(5000) == 1  # torch's threads do not survive a fork
         assert pipe.workers_for(5000, wanted=4) == 1
+
+
+def _niceness(_: None, unit: int) -> int:
+    return os.nice(0)
+
+
+def test_workers_run_at_a_lower_priority_when_asked() -> None:
+    """``nice`` is added to each worker's nice value; the parent keeps its own."""
+    before = os.nice(0)
+    assert list(FanOut([0, 1], _niceness, init=lambda: None, workers=2, nice=5)) == [
+        min(before + 5, 19)
+    ] * 2
+    assert list(FanOut([0], _niceness, init=lambda: None, workers=1)) == [before]
+    assert os.nice(0) == before
