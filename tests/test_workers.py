@@ -305,8 +305,9 @@ def _niceness(_: None, unit: int) -> int:
 def test_workers_run_at_a_lower_priority_when_asked() -> None:
     """``nice`` is added to each worker's nice value; the parent keeps its own."""
     before = os.nice(0)
-    assert list(FanOut([0, 1], _niceness, init=lambda: None, workers=2, nice=5)) == [
-        min(before + 5, 19)
-    ] * 2
+    assert (
+        list(FanOut([0, 1], _niceness, init=lambda: None, workers=2, nice=5))
+        == [min(before + 5, 19)] * 2
+    )
     assert list(FanOut([0], _niceness, init=lambda: None, workers=1)) == [before]
     assert os.nice(0) == before
