@@ -47,6 +47,7 @@ from urllib.parse import urlsplit
 
 import css_inline
 import jinja2
+import markupsafe
 import mjml
 from jinja2 import nodes
 from jinja2.ext import Extension
@@ -728,6 +729,52 @@ def without_cache_blocks(source: str) -> str:
     return _ENDCACHE_TAG.sub(r"\1endif\2", _CACHE_TAG.sub(r"\1if true\2", source))
 
 
+# --------------------------------------------------------------------------- escaping
+
+try:  # markupsafe's C helper: what markupsafe.escape itself runs on a str
+    from markupsafe._speedups import _escape_inner as _escape_str
+except ImportError:  # pragma: no cover - markupsafe without its C extension
+
+    def _escape_str(s: str, /) -> str:  # markupsafe._native._escape_inner
+        return (
+            s.replace("&", "&amp;")
+            .replace(">", "&gt;")
+            .replace("<", "&lt;")
+            .replace("'", "&#39;")
+            .replace('"', "&#34;")
+        )
+
+
+def output_escape(value: object) -> str:
+    """What ``{{ value }}`` writes in an autoescaped template: ``markupsafe.escape``'s
+    text, without building a ``Markup`` for plain strings (returned as ``str``) or a
+    new one for a ``Markup`` (returned as it is)."""
+    if type(value) is str:
+        return _escape_str(value)
+    if type(value) is markupsafe.Markup:
+        return value
+    return markupsafe.escape(value)
+
+
+def _use_output_escape(template: jinja2.Template) -> bool:
+    """Make ``{{ }}`` in ``template`` escape with ``output_escape``.
+
+    Jinja compiles each ``{{ x }}`` of an autoescaped template to ``escape(x)``, the
+    module-level name its generated code imports from ``markupsafe``; that is the only
+    use of the name (jinja2.compiler, ``_output_child_pre``), and what it returns is
+    only joined into the output or into a buffer that Jinja wraps in ``Markup``, never
+    escaped again. ``markupsafe.escape`` wraps every plain string in a new ``Markup``
+    (two Python-level calls); about 70 run per digest: -30 us of ~85 us per HTML
+    render. The output is the same (tests/test_fast_paths.py renders with both).
+    Does nothing, returning False, if the compiled code no longer has that name.
+    """
+    namespace = template.root_render_func.__globals__
+    if namespace.get("escape") is not markupsafe.escape:
+        return False
+    namespace["escape"] = output_escape
+    return True
+
+
 # --------------------------------------------------------------------------- the renderer
 
 
@@ -784,6 +831,7 @@ class Renderer:
         # 2. MJML -> HTML once, then inline the inline styles once, Jinja shielded.
         self.compiled_html = mail_safe(self._compile_mjml(mjml_source))
         self._html = self._compile(self._html_env, self.compiled_html, self.html_source_path)
+        _use_output_escape(self._html)
         for env in (self._html_env, self._text_env):  # drop the smoke samples' fragments
             for ext in env.extensions.values():
                 if isinstance(ext, FragmentCache):
