@@ -144,6 +144,7 @@ class FanOut(Generic[C, U, R]):
             for k in range(self._n):
                 read_fd, write_fd = _pipe()
                 reader = FileIO(read_fd, "rb")
+                self._conns.append(reader)  # closed by close(), whatever happens next
                 try:
                     proc = ctx.Process(
                         target=self._child,
@@ -155,7 +156,6 @@ class FanOut(Generic[C, U, R]):
                 finally:
                     os.close(write_fd)  # the child holds the only write end: EOF if it dies
                 self._procs.append(proc)
-                self._conns.append(reader)
         except BaseException:
             self.close()
             raise
