@@ -5,6 +5,14 @@ the subscriber (and, for feedback, the paper and the vote), the MAC an
 HMAC-SHA256 over the purpose and the payload. A token for one purpose or one
 subscriber can not be used for another; tampering with any byte fails the check.
 
+Feedback links in emails carry the reader's signed ``vote`` token plus the vote and
+the paper: ``<payload>.<mac>.<vote>.<paper, base64>`` (``feedback_token``). One
+signature per email instead of two per paper (~40 us of ~85 us building a digest's
+view). The signature names the reader; the vote and the paper ride along unsigned, so
+whoever holds a reader's email can vote on any paper for that reader -- less than its
+preferences link (signed the same way) already allows: replacing every interest.
+``verify_feedback`` accepts these and the per-link tokens of earlier emails.
+
 Speed (a digest carries two feedback links per paper, so signing runs ~20 times per
 email): the keyed HMAC state is made once per secret and ``.copy()``-ed per token, and
 the feedback payload is written directly as the JSON text ``json.dumps(...,
@@ -19,7 +27,8 @@ import binascii
 import hashlib
 import hmac
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from functools import lru_cache
 from json.encoder import encode_basestring_ascii as _json_str
 from typing import TYPE_CHECKING, Any
@@ -37,6 +46,7 @@ class BadToken(NewsletterError, ValueError):
 
 
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 def _b64(data: bytes) -> str:
@@ -95,6 +105,37 @@ def sign(secret: str, purpose: str, payload: dict[str, Any]) -> str:
     return _sign_json(secret, purpose, json.dumps(payload, separators=(",", ":"), sort_keys=True))
 
 
+VOTE = "vote"  # the purpose of a reader's feedback token
+
+
+@lru_cache(maxsize=8192)
+def _paper_part(paper_id: str) -> str:
+    return _b64(paper_id.encode())
+
+
+def feedback_token(vote_token: str, paper_id: str, vote: int) -> str:
+    """A feedback link's token: the reader's signed ``vote`` token, the vote, the paper."""
+    return f"{vote_token}.{vote}.{_paper_part(paper_id)}"
+
+
+def verify_feedback(secret: str, token: str) -> dict[str, Any]:
+    """``{"s": subscriber, "p": paper id, "v": vote}`` of a feedback link's token: a
+    reader's ``vote`` token with the vote and the paper (``feedback_token``), or a
+    per-link ``feedback`` token (emails sent before); ``BadToken`` otherwise."""
+    parts = token.split(".")
+    if len(parts) != 4:
+        return verify(secret, "feedback", token)
+    reader = verify(secret, VOTE, f"{parts[0]}.{parts[1]}")
+    if not _B64URL.fullmatch(parts[3]):
+        raise BadToken("the link is malformed")
+    try:
+        vote = int(parts[2])
+        paper_id = _unb64(parts[3]).decode()
+    except (ValueError, UnicodeDecodeError) as err:
+        raise BadToken("the link is malformed") from err
+    return {"s": reader["s"], "p": paper_id, "v": vote}
+
+
 def verify(secret: str, purpose: str, token: str) -> dict[str, Any]:
     """Return the payload of a valid token; raise ``BadToken`` otherwise."""
     try:
@@ -119,6 +160,8 @@ class Links:
     base_url: str
     secret: str
     subscriber: str
+    # "<base>/feedback/<the reader's vote token>", made on first use
+    _feedback_base: str = field(default="", init=False, repr=False, compare=False)
 
     @property
     def unsubscribe(self) -> str:
@@ -138,10 +181,12 @@ class Links:
     def feedback(self, paper_id: str, vote: int) -> str:
         """``vote`` is +1 (more like this) or -1 (less like this)."""
         if type(paper_id) is str and type(vote) is int and type(self.subscriber) is str:
-            # The JSON text json.dumps(sort_keys=True) would make, without its overhead;
-            # the token is URL-safe base64 and ".", so quote() would not change it.
-            payload = f'{{"p":{_json_str(paper_id)},"s":{_json_str(self.subscriber)},"v":{vote}}}'
-            token = _sign_json(self.secret, "feedback", payload)
-            return f"{self.base_url.rstrip('/')}/feedback/{token}"
+            base = self._feedback_base
+            if not base:  # one signature per reader; the token is URL-safe as it is
+                token = _sign_json(self.secret, VOTE, f'{{"s":{_json_str(self.subscriber)}}}')
+                base = f"{self.base_url.rstrip('/')}/feedback/{token}"
+                object.__setattr__(self, "_feedback_base", base)
+            return f"{base}.{vote}.{_paper_part(paper_id)}"
+        # Anything else (a bool vote, say): a per-link token, as emails carried before.
         token = sign(self.secret, "feedback", {"s": self.subscriber, "p": paper_id, "v": vote})
         return f"{self.base_url.rstrip('/')}/feedback/{quote(token)}"

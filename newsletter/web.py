@@ -12,7 +12,9 @@ Routes (every link is signed by ``newsletter.signing``; no logins, no sessions):
     POST /resubscribe/<token>    the done page's button (CSRF-protected)
     GET  /preferences/<token>    form: interests, schedule, max papers
     POST /preferences/<token>    validate, store (``Store.set_prefs``), show the form again
-    GET  /feedback/<token>       confirmation page ("Mark as more like this?"), records nothing
+    GET  /feedback/<token>       confirmation page ("Mark as more like this?"), records nothing;
+                                 the token: the reader's, the vote, the paper (or, in
+                                 older emails, one signed per link; both are accepted)
     POST /feedback/<token>       the confirmation's button (CSRF-protected): record the vote
                                  (idempotent), thank-you page
 
@@ -56,7 +58,15 @@ from .prefs import (
     trending_interests,
     validate_prefs,
 )
-from .signing import BadToken, secret_for, sign, verify
+from .signing import (
+    VOTE,
+    BadToken,
+    feedback_token,
+    secret_for,
+    sign,
+    verify,
+    verify_feedback,
+)
 from .store import ACTIVE, SUPPRESSED, UNSUBSCRIBED, Store
 
 __all__ = ["create_app", "serve"]
@@ -154,6 +164,8 @@ def _message(ctx: _Ctx, status: int, title: str, message: str) -> HTMLResponse:
 def _token(ctx: _Ctx, request: Request, purpose: str) -> dict[str, Any]:
     token = request.path_params["token"]
     try:
+        if purpose == "feedback":  # per-reader tokens, and the per-link ones of older emails
+            return verify_feedback(ctx.secret, token)
         return verify(ctx.secret, purpose, token)
     except BadToken as err:
         forged = "signature" in str(err)
@@ -464,14 +476,9 @@ async def feedback(ctx: _Ctx, request: Request) -> Response:
     paper = await run_in_threadpool(ctx.store.get_paper, paper_id)
     current = (await run_in_threadpool(ctx.store.feedback, sub.email)).get(paper_id)
     nonce, fresh = _csrf_nonce(request)
+    reader = sign(ctx.secret, VOTE, {"s": sub.email})
     others = [
-        (
-            VOTE_IDS[v],
-            VOTES[v],
-            _relative(
-                "feedback", sign(ctx.secret, "feedback", {"s": sub.email, "p": paper_id, "v": v})
-            ),
-        )
+        (VOTE_IDS[v], VOTES[v], _relative("feedback", feedback_token(reader, paper_id, v)))
         for v in VOTES
         if v != vote
     ]

@@ -33,7 +33,7 @@ from newsletter.render import (
     without_cache_blocks,
     wrap,
 )
-from newsletter.signing import Links, _b64, _mac, sign, verify
+from newsletter.signing import BadToken, Links, _b64, _mac, sign, verify, verify_feedback
 from newsletter.store import PENDING, SENDING, SENT, UNSUBSCRIBED
 
 # --------------------------------------------------------------------------- wrapping
@@ -178,26 +178,48 @@ def _reference_sign(secret: str, purpose: str, payload: dict[str, object]) -> st
 
 @pytest.mark.parametrize("secret", ["", "k", "x" * 64, "long-" * 40, "ключ"])
 @pytest.mark.parametrize("paper_id", ["2411.00001", 'doi:10.1/x"y', "ü\u2028<&>", ""])
-def test_feedback_tokens_are_byte_identical_to_the_reference(secret: str, paper_id: str) -> None:
+def test_feedback_tokens_are_the_readers_signed_token_the_vote_and_the_paper(
+    secret: str, paper_id: str
+) -> None:
     links = Links("https://news.example.org/", secret, "Ana.Ü@example.org")
+    reader = _reference_sign(secret, "vote", {"s": "Ana.Ü@example.org"})
+    paper = base64.urlsafe_b64encode(paper_id.encode()).rstrip(b"=").decode()
     for vote in (1, -1):
         url = links.feedback(paper_id, vote)
+        assert url == f"https://news.example.org/feedback/{reader}.{vote}.{paper}"
         token = url.rsplit("/", 1)[1]
-        assert url.startswith("https://news.example.org/feedback/")
-        assert token == _reference_sign(
-            secret, "feedback", {"s": "Ana.Ü@example.org", "p": paper_id, "v": vote}
-        )
-        assert verify(secret, "feedback", token) == {
-            "s": "Ana.Ü@example.org",
-            "p": paper_id,
-            "v": vote,
-        }
+        want = {"s": "Ana.Ü@example.org", "p": paper_id, "v": vote}
+        assert verify_feedback(secret, token) == want
+        # The per-link tokens of emails sent before still verify, to the same thing.
+        assert verify_feedback(secret, _reference_sign(secret, "feedback", want)) == want
     for purpose in ("unsubscribe", "preferences"):
         url = getattr(links, purpose)
         assert url == "https://news.example.org/{}/{}".format(
             purpose, _reference_sign(secret, purpose, {"s": links.subscriber})
         )
         assert verify(secret, purpose, url.rsplit("/", 1)[1]) == {"s": links.subscriber}
+
+
+def test_a_feedback_token_names_its_reader_and_nothing_else_signs_for_one() -> None:
+    a = Links("https://x.example", "s", "a@example.org")
+    b = Links("https://x.example", "s", "b@example.org")
+    token_a = a.feedback("p1", 1).rsplit("/", 1)[1]
+    body_a, mac_a, vote, paper = token_a.split(".")
+    body_b, mac_b, _, _ = b.feedback("p1", 1).rsplit("/", 1)[1].split(".")
+    assert verify("s", "vote", f"{body_a}.{mac_a}") == {"s": "a@example.org"}
+    unsubscribe = a.unsubscribe.rsplit("/", 1)[1]
+    for bad in (
+        f"{body_a}.{mac_b}.{vote}.{paper}",  # b's signature under a's name
+        f"{body_b}.{mac_a}.{vote}.{paper}",
+        f"{unsubscribe}.{vote}.{paper}",  # a's token for another purpose
+        f"{body_a}.{mac_a}.one.{paper}",  # not a vote
+        f"{body_a}.{mac_a}.{vote}.p!1",  # not base64
+        f"{token_a}.x",  # not a token at all
+    ):
+        with pytest.raises(BadToken):
+            verify_feedback("s", bad)
+    with pytest.raises(BadToken):  # another secret
+        verify_feedback("other", token_a)
 
 
 def test_odd_vote_types_take_the_general_path() -> None:

@@ -407,6 +407,32 @@ def test_feedback_forged_and_bad_vote(live: Live, client: httpx.Client) -> None:
     assert live.store.feedback(ALICE.email) == {}
 
 
+def test_feedback_links_of_older_emails_still_work(live: Live, client: httpx.Client) -> None:
+    """Emails sent before carried one signed token per link; those links keep working."""
+    live.store.upsert_papers([Paper(id="2411.00006", title="An older paper")])
+    old = f"{live.base}/feedback/" + sign(
+        SECRET, "feedback", {"s": ALICE.email, "p": "2411.00006", "v": -1}
+    )
+    page = client.get(old)
+    assert page.status_code == 200 and "An older paper" in page.text
+    assert client.post(old, data={"csrf": hidden(page.text, "csrf")}).status_code == 200
+    assert live.store.feedback(ALICE.email) == {"2411.00006": -1}
+
+
+def test_feedback_link_with_a_changed_vote_or_reader(live: Live, client: httpx.Client) -> None:
+    link = live.links.feedback("2411.00007", 1)
+    prefix, token = link.rsplit("/", 1)
+    body, mac, _, paper = token.split(".")
+    assert client.get(f"{prefix}/{body}.{mac}.7.{paper}").status_code == 400  # no such vote
+    bob = live.links_for(BOB.email).feedback("2411.00007", 1).rsplit("/", 1)[1]
+    bob_body = bob.split(".")[0]
+    assert client.get(f"{prefix}/{bob_body}.{mac}.1.{paper}").status_code == 403
+    preferences = live.links.preferences.rsplit("/", 1)[1]  # signed for another purpose
+    assert client.get(f"{prefix}/{preferences}.1.{paper}").status_code == 403
+    assert live.store.feedback(ALICE.email) == {}
+    assert live.store.feedback(BOB.email) == {}
+
+
 def test_feedback_unknown_subscriber(live: Live, client: httpx.Client) -> None:
     link = live.links_for("gone@example.org").feedback("2411.00004", -1)
     assert client.get(link).status_code == 404
