@@ -137,11 +137,12 @@ _END = object()
 def ahead(items: Iterator[_T], depth: int, batch: int = 1) -> Iterator[_T]:
     """Run ``items`` in a background thread, at most ``depth`` items ahead of the consumer.
 
-    Items cross between the threads in lists of ``batch`` (the last one shorter): one
-    queue hand-off (a lock, a condition, a wake-up) per list instead of per item.
-    An exception raised by ``items`` is raised in the consumer, after the items made
-    before it. Closing the consumer (or dropping it) stops the producer at its next
-    item and closes ``items``.
+    Items cross between the threads in lists of up to ``batch``: one queue hand-off (a
+    lock, a condition, a wake-up) per list instead of per item. A shorter list goes as
+    soon as the consumer has nothing queued, so a ready item never waits for the next
+    ones to be made. An exception raised by ``items`` is raised in the consumer, after
+    the items made before it. Closing the consumer (or dropping it) stops the producer
+    at its next item and closes ``items``.
     """
     batch = max(1, batch)
     q: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=max(1, depth // batch))
@@ -160,8 +161,10 @@ def ahead(items: Iterator[_T], depth: int, batch: int = 1) -> Iterator[_T]:
         chunk: list[Any] = []
         try:
             for item in items:
+                if stop.is_set():
+                    return
                 chunk.append(item)
-                if len(chunk) >= batch:
+                if len(chunk) >= batch or q.empty():
                     if not put((True, chunk)):
                         return
                     chunk = []

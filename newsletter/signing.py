@@ -126,7 +126,7 @@ def verify_feedback(secret: str, token: str) -> dict[str, Any]:
     if len(parts) != 4:
         return verify(secret, "feedback", token)
     reader = verify(secret, VOTE, f"{parts[0]}.{parts[1]}")
-    if not _B64URL.fullmatch(parts[3]):
+    if parts[2] not in ("1", "-1", "0") or not _B64URL.fullmatch(parts[3]):
         raise BadToken("the link is malformed")
     try:
         vote = int(parts[2])

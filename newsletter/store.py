@@ -836,41 +836,57 @@ class Store:
             raise mark.error
 
     def _write_marks(self, batch: list[_SentMark]) -> None:
+        """Record ``batch`` in one synced transaction; if that fails and the batch holds
+        several marks, each in a transaction of its own, so that one bad row (or one
+        busy moment) fails only its own mark: the others were accepted by the server."""
+        settled = 0  # marks whose outcome (recorded, or its error) is final
         try:
-            with self.transaction(durable=True) as db:
-                for mark in batch:
-                    row = db.execute(
-                        "UPDATE deliveries SET state=?, server_reply=?, sent_at=?, updated_at=?,"
-                        " reason=NULL WHERE subscriber=? AND edition=? RETURNING paper_ids",
-                        (SENT, mark.reply, mark.at, mark.at, mark.subscriber, mark.edition),
-                    ).fetchone()
-                    if row is None:  # this mark fails alone; nothing of it was written
-                        mark.error = StoreError(
-                            f"no ledger row for {mark.subscriber} / {mark.edition}"
-                        )
-                        continue
-                    db.executemany(
-                        "INSERT INTO sent_papers(subscriber, paper_id, edition, sent_at)"
-                        " VALUES (?,?,?,?) ON CONFLICT(subscriber, paper_id) DO NOTHING",
-                        [
-                            (mark.subscriber, pid, mark.edition, mark.at)
-                            for pid in json.loads(row["paper_ids"])
-                        ],
-                    )
-                    db.execute(
-                        "UPDATE subscriber_status SET permanent_failures=0 WHERE subscriber=?",
-                        (mark.subscriber,),
-                    )
-        except BaseException as err:  # rolled back: no mark of the batch was recorded
-            for mark in batch:
-                mark.error = err
-            if not isinstance(err, Exception):  # interrupted: the others get a plain error
-                for mark in batch:
-                    mark.error = StoreError(f"recording sent messages was interrupted ({err!r})")
-                raise
+            try:
+                self._write_batch(batch)
+                settled = len(batch)
+            except Exception as err:  # rolled back: no mark of the batch was recorded
+                if len(batch) == 1:
+                    batch[0].error = err
+                    settled = 1
+                else:
+                    for i, mark in enumerate(batch):
+                        mark.error = None
+                        try:
+                            self._write_batch([mark])
+                        except Exception as one:
+                            mark.error = one
+                        settled = i + 1
+        except BaseException as err:  # interrupted: the marks not settled get a plain error
+            for mark in batch[settled:]:
+                mark.error = StoreError(f"recording sent messages was interrupted ({err!r})")
+            raise
         finally:
             for mark in batch:
                 mark.done = True
+
+    def _write_batch(self, batch: list[_SentMark]) -> None:
+        with self.transaction(durable=True) as db:
+            for mark in batch:
+                row = db.execute(
+                    "UPDATE deliveries SET state=?, server_reply=?, sent_at=?, updated_at=?,"
+                    " reason=NULL WHERE subscriber=? AND edition=? RETURNING paper_ids",
+                    (SENT, mark.reply, mark.at, mark.at, mark.subscriber, mark.edition),
+                ).fetchone()
+                if row is None:  # this mark fails alone; nothing of it was written
+                    mark.error = StoreError(f"no ledger row for {mark.subscriber} / {mark.edition}")
+                    continue
+                db.executemany(
+                    "INSERT INTO sent_papers(subscriber, paper_id, edition, sent_at)"
+                    " VALUES (?,?,?,?) ON CONFLICT(subscriber, paper_id) DO NOTHING",
+                    [
+                        (mark.subscriber, pid, mark.edition, mark.at)
+                        for pid in json.loads(row["paper_ids"])
+                    ],
+                )
+                db.execute(
+                    "UPDATE subscriber_status SET permanent_failures=0 WHERE subscriber=?",
+                    (mark.subscriber,),
+                )
 
     def mark_failed(
         self,

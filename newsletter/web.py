@@ -468,12 +468,19 @@ async def feedback(ctx: _Ctx, request: Request) -> Response:
         raise _Refused(400, "This link is not valid", "The feedback link is damaged.")
     sub = _subscriber(ctx, data["s"])
     recorded = request.method == "POST"
+    paper = await run_in_threadpool(ctx.store.get_paper, paper_id)
     if recorded:
         form = await _form(request)
         _check_csrf(ctx, request, form, sub.email, "feedback")
+        if paper is None:  # (the paper id of a link is not signed: only known papers count)
+            raise _Refused(
+                404,
+                "Paper not found",
+                "This paper is not in the newsletter's records, so nothing was recorded. "
+                "Use the links under a paper in your latest digest.",
+            )
         # Idempotent: the same vote twice is one vote; another vote replaces it.
         await run_in_threadpool(ctx.store.set_feedback, sub.email, paper_id, vote)
-    paper = await run_in_threadpool(ctx.store.get_paper, paper_id)
     current = (await run_in_threadpool(ctx.store.feedback, sub.email)).get(paper_id)
     nonce, fresh = _csrf_nonce(request)
     reader = sign(ctx.secret, VOTE, {"s": sub.email})

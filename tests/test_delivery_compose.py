@@ -407,3 +407,27 @@ def test_wire_ready_with_dkim_and_a_real_digest() -> None:
     ready, data = _wire_ready(html=rendered.html, text=rendered.text, dkim=config)
     assert data.startswith(b"DKIM-Signature:")
     assert ready and _crlf_only_and_no_dot_line(data)
+
+
+def test_a_long_non_ascii_display_name_is_cut_under_the_line_limit() -> None:
+    """200 emoji are 800 bytes of UTF-8: as one encoded-word, a To line of ~1,100
+    characters. Names are cut to 480 bytes; even with a 254-character address the line
+    stays under 998."""
+    local = "a" * 64
+    address = f"{local}@{'d' * 60}.{'e' * 60}.{'f' * 60}.example"
+    data, _ = make(name="🙂" * 200, email=address)
+    head = data.split(b"\r\n\r\n", 1)[0]
+    assert max(len(line) for line in head.split(b"\r\n")) <= 998
+    to = parse(data)["To"]
+    assert to.addresses[0].display_name == "🙂" * 120
+    assert to.addresses[0].addr_spec == address
+
+
+def test_a_dkim_selector_with_a_line_break_is_refused() -> None:
+    from newsletter.delivery.dkim import DkimSigner
+    from newsletter.errors import ConfigError
+
+    private, _ = _rsa_key()
+    config = DkimConfig(selector="nl\n", domain="news.example.org", key_file="k.pem", key=private)
+    with pytest.raises(ConfigError, match="selector"):
+        DkimSigner(config)

@@ -141,3 +141,22 @@ def test_closing_ahead_early_stops_the_producer_and_closes_its_source() -> None:
     assert isinstance(it, Generator)
     it.close()
     assert closed == [True]
+
+
+def test_ahead_hands_over_a_ready_item_without_waiting_for_a_full_batch() -> None:
+    """A slow source (the next items take long to make) does not hold back the ones
+    already made: a shorter list goes when the consumer has nothing queued."""
+    import time
+
+    from newsletter.pipeline import ahead
+
+    def items() -> Iterator[int]:
+        yield 1
+        time.sleep(1.0)
+        yield 2
+
+    started = time.perf_counter()
+    it = ahead(items(), depth=64, batch=32)
+    assert next(it) == 1
+    assert time.perf_counter() - started < 0.5
+    assert list(it) == [2]

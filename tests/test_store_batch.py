@@ -120,3 +120,26 @@ def test_a_mark_without_a_row_fails_alone_in_its_batch(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="no ledger row"):
         store.mark_sent("nobody@x.org", "e1")
     store.close()
+
+
+def test_one_bad_row_in_a_batch_fails_only_its_own_mark(tmp_path: Path) -> None:
+    """When a batch's transaction fails, each mark is written alone: the good ones are
+    recorded (the server accepted them), the bad one keeps its error."""
+    store = Store(tmp_path / "state.db")
+    for who in ("a@x.org", "b@x.org", "c@x.org"):
+        store.prepare_delivery(who, "e1", message_id=f"<{who}>", paper_ids=("p1",))
+    with store.transaction() as db:  # b's row is damaged: its paper list is not JSON
+        db.execute("UPDATE deliveries SET paper_ids='[' WHERE subscriber='b@x.org'")
+    at = "2026-11-29T00:00:00+00:00"
+    marks = [_SentMark(who, "e1", "250 OK", at) for who in ("a@x.org", "b@x.org", "c@x.org")]
+    store._write_marks(marks)
+    assert all(m.done for m in marks)
+    assert marks[0].error is None and marks[2].error is None
+    assert marks[1].error is not None
+    rows = store._query("SELECT subscriber, state FROM deliveries ORDER BY subscriber")
+    assert [(r["subscriber"], r["state"]) for r in rows] == [
+        ("a@x.org", SENT),
+        ("b@x.org", PENDING),
+        ("c@x.org", SENT),
+    ]
+    store.close()

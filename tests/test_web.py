@@ -423,7 +423,8 @@ def test_feedback_link_with_a_changed_vote_or_reader(live: Live, client: httpx.C
     link = live.links.feedback("2411.00007", 1)
     prefix, token = link.rsplit("/", 1)
     body, mac, _, paper = token.split(".")
-    assert client.get(f"{prefix}/{body}.{mac}.7.{paper}").status_code == 400  # no such vote
+    for vote in ("7", "+1", "01"):  # no such vote (the forms are strict)
+        assert client.get(f"{prefix}/{body}.{mac}.{vote}.{paper}").status_code == 400
     bob = live.links_for(BOB.email).feedback("2411.00007", 1).rsplit("/", 1)[1]
     bob_body = bob.split(".")[0]
     assert client.get(f"{prefix}/{bob_body}.{mac}.1.{paper}").status_code == 403
@@ -431,6 +432,18 @@ def test_feedback_link_with_a_changed_vote_or_reader(live: Live, client: httpx.C
     assert client.get(f"{prefix}/{preferences}.1.{paper}").status_code == 403
     assert live.store.feedback(ALICE.email) == {}
     assert live.store.feedback(BOB.email) == {}
+
+
+def test_feedback_for_a_paper_not_in_the_store_records_nothing(
+    live: Live, client: httpx.Client
+) -> None:
+    """The paper id of a link is not signed, so a vote counts only for a known paper."""
+    made_up = live.links.feedback("not-a-paper-we-sent", 1)
+    page = client.get(made_up)
+    assert page.status_code == 200  # asking is harmless
+    r = client.post(made_up, data={"csrf": hidden(page.text, "csrf")})
+    assert r.status_code == 404 and "nothing was recorded" in r.text
+    assert live.store.feedback(ALICE.email) == {}
 
 
 def test_feedback_unknown_subscriber(live: Live, client: httpx.Client) -> None:

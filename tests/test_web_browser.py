@@ -181,17 +181,20 @@ def browser(tmp_path: Path) -> Iterator[Browser]:
         b.close()
 
 
+PAPER = Paper(
+    id="2411.17700",
+    title="Agents that use tools",
+    abstract="We study agents.",
+    authors=("A. Author",),
+    categories=("cs.AI",),
+    url="https://arxiv.org/abs/2411.17700",
+)
+
+
 def rendered_email(links: Links) -> str:
     from newsletter.render import Renderer
 
-    paper = Paper(
-        id="2411.17700",
-        title="Agents that use tools",
-        abstract="We study agents.",
-        authors=("A. Author",),
-        categories=("cs.AI",),
-        url="https://arxiv.org/abs/2411.17700",
-    )
+    paper = PAPER
     digest = Digest(
         subscriber=READER,
         edition="2026-11-29",
@@ -255,6 +258,7 @@ def test_chromium_feedback_link_asks_then_the_button_records(
     assert feedback == [links.feedback("2411.17700", 1), links.feedback("2411.17700", -1)]
 
     with Store(config.state) as store, running(create_app(config, store), sock):
+        store.upsert_papers([PAPER])  # the emailed paper, as the sender stored it
         # What a mail link scanner does: open both links. Nothing is recorded.
         for link in feedback:
             browser.goto(link)

@@ -37,7 +37,8 @@ CRLF = b"\r\n"
 # "=_" can never collide with an encoded body; a 7bit body is checked for it (feed
 # text is untrusted) and base64-encoded if it holds it. So it can be a constant.
 BOUNDARY = "=_newsletter_alt_7c1f"
-MAX_NAME = 200  # display names are cut here (a header line stays far below 998)
+MAX_NAME = 200  # display names are cut here (a header line stays far below 998) ...
+MAX_NAME_BYTES = 480  # ... and here, in UTF-8: encoded, 640 + 12; with a 254-octet address
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _EDITION_SAFE = re.compile(r"[^A-Za-z0-9-]+")
 
@@ -106,8 +107,15 @@ def ascii_address(address: str) -> str:
 
 
 def format_address(name: str, address: str) -> str:
-    """``Name <addr>``, the display name quoted or RFC 2047-encoded as needed."""
+    """``Name <addr>``, the display name quoted or RFC 2047-encoded as needed.
+
+    The name is cut to ``MAX_NAME`` characters and at most ``MAX_NAME_BYTES`` of UTF-8,
+    so that even its encoded form and the longest address fit one header line under
+    SMTP's 998 (200 emoji were one line of ~1,100 characters)."""
     name = clean(name)[:MAX_NAME]
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        cut = name.encode("utf-8", "surrogatepass")[:MAX_NAME_BYTES]
+        name = cut.decode("utf-8", "ignore").rstrip()
     addr = ascii_address(address)
     if not name:
         return addr

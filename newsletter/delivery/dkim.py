@@ -96,7 +96,7 @@ class DkimSigner:
         if not isinstance(key, rsa.RSAPrivateKey):
             raise ConfigError(f"{where}: only RSA keys are supported (rsa-sha256)")
         for field, value in (("selector", config.selector), ("domain", config.domain)):
-            if not _LABEL.match(value):
+            if not _LABEL.fullmatch(value):  # (match's $ would let a final LF through)
                 raise ConfigError(
                     f"delivery.dkim.{field} '{value}': not a DNS name (letters, digits, - and .)"
                 )
