@@ -141,6 +141,7 @@ def entry_to_paper(
     if arxiv:
         if "huggingface.co/papers/" in link:
             hf_url = link
+            abstract = n.hf_page_abstract(abstract)
         link, default_pdf = n.arxiv_links(arxiv)
         pdf = pdf or default_pdf
     journal = n.clean_line(

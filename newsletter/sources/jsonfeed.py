@@ -51,6 +51,8 @@ def item_to_paper(
     pdf = None
     if arxiv:
         hf_url = link if "huggingface.co/papers/" in link else None
+        if hf_url:
+            abstract = n.hf_page_abstract(abstract)
         link, pdf = n.arxiv_links(arxiv)
     tags = [n.clean_line(t) for t in item.get("tags") or () if isinstance(t, str)]
     return Paper(
