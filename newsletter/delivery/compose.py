@@ -148,14 +148,9 @@ def b64(text: str) -> bytes:
 MAX_LINE = 998  # RFC 5322 2.1.1: octets per line, CRLF excluded
 
 
-def body(text: str) -> tuple[bytes, bytes]:
-    """(Content-Transfer-Encoding, encoded body) for one part, CRLF line endings."""
-    cte, data, _ = _body(text)
-    return cte, data
-
-
-def _body(text: str) -> tuple[bytes, bytes, bool]:
-    """``body``, and whether a line of it starts with "." (SMTP must stuff those).
+def body(text: str) -> tuple[bytes, bytes, bool]:
+    """(Content-Transfer-Encoding, encoded body, whether a line starts with ".") for one
+    part, CRLF line endings. (SMTP must dot-stuff such lines: ``wire_ready``.)
 
     7bit, the text as it is, when it is ASCII with no line over 998 characters, no
     NUL or bare CR, and not the MIME boundary: the renderer's HTML (character
@@ -277,8 +272,8 @@ class Composer:
             f"Message-ID: <{mid}>\r\n"
             f"List-Unsubscribe: <{unsubscribe}>,\r\n <{self.mailto}>\r\n"
         ).encode("ascii")
-        text_cte, text, text_dots = _body(rendered.text)
-        html_cte, html, html_dots = _body(rendered.html)
+        text_cte, text, text_dots = body(rendered.text)
+        html_cte, html, html_dots = body(rendered.html)
         data = b"".join(
             (
                 self._constant,
