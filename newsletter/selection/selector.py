@@ -834,12 +834,8 @@ class Selector:
             row = rows[r]
             if plain[r]:
                 q = row.query
-                if q is not None:
-                    matched = q.matched.get(doc)
-                    if matched is None:
-                        matched = q.matched[doc] = self._matched(q, doc)
-                    if matched:
-                        reasons.append(matched)
+                if q is not None and (matched := self._matched_once(q, doc)):
+                    reasons.append(matched)
                 mine = cats[r]
                 if mine:
                     hit = [c for c in doc_cats[doc] if c in mine]
@@ -934,6 +930,13 @@ class Selector:
             s = np.where(s > 0, np.maximum(s + delta, 1e-6), 0.0)
         return np.minimum(s, 1.0)
 
+    def _matched_once(self, q: _Query, doc: int) -> str:
+        """``_matched``, computed once per query and paper (kept on the query)."""
+        matched = q.matched.get(doc)
+        if matched is None:
+            matched = q.matched[doc] = self._matched(q, doc)
+        return matched
+
     def _matched(self, q: _Query, doc: int) -> str:
         """``matched "time series", "forecast"``: keywords found as phrases, then up to 4
         description words (computed once per query and paper)."""
@@ -961,9 +964,7 @@ class Selector:
         q = row.query
         paper = self.papers[doc]
         if q is not None:
-            matched = q.matched.get(doc)
-            if matched is None:
-                matched = q.matched[doc] = self._matched(q, doc)
+            matched = self._matched_once(q, doc)
             if matched:
                 out.append(matched)
             elif self.semantic is not None:
