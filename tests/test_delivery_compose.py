@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
@@ -350,6 +351,21 @@ def test_long_ascii_subjects_fold_at_spaces_and_parse_back_unchanged() -> None:
         raw = f"Subject: {encode_text(subject)}\r\n\r\n".encode()
         assert all(len(line) <= 78 for line in raw.split(b"\r\n")), raw
         assert parse(raw)["Subject"] == subject
+
+
+def test_scan_lines_matches_splitting_on_random_bytes() -> None:
+    from newsletter.delivery.compose import scan_lines
+
+    rng = random.Random(4)
+    pieces = [b"a", b"bb", b".", b"..", b"\n", b"\n.", b"x" * 50, b" .", b"\n\n"]
+    cases = [b"", b".", b"\n", b".\n", b"\n.", b"a\n", b"abc"]
+    cases += [b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 40))) for _ in range(3000)]
+    for data in cases:
+        lines = data.split(b"\n")
+        assert scan_lines(data) == (
+            max(map(len, lines)),
+            any(line.startswith(b".") for line in lines),
+        ), data
 
 
 def _wire_ready(**kwargs: object) -> tuple[bool, bytes]:

@@ -161,20 +161,26 @@ def body(text: str) -> tuple[bytes, bytes, bool]:
     """
     if text.isascii() and "\r" not in text and "\0" not in text and BOUNDARY not in text:
         data = text.encode("ascii")
-        if longest_line(data) <= MAX_LINE:
-            dotted = data.startswith(b".") or b"\n." in data
+        longest, dotted = scan_lines(data)
+        if longest <= MAX_LINE:
             return b"7bit", data.replace(b"\n", CRLF), dotted
     return b"base64", b64(text), False  # the base64 alphabet has no "."
 
 
-def longest_line(data: bytes) -> int:
-    """The length of the longest LF-separated line of ``data`` (numpy: ~10 us for 58 KB,
-    a quarter of ``max(map(len, text.split("\\n")))``)."""
-    breaks = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+def scan_lines(data: bytes) -> tuple[int, bool]:
+    """(the longest LF-separated line's length, whether a line starts with ".") of
+    ``data``, from one numpy pass: ~10 us for 58 KB, a quarter of
+    ``max(map(len, text.split("\\n")))``; the dots are then a gather at the line
+    starts (``b"\\n." in data`` took up to 15 us: "." is common in text)."""
+    view = np.frombuffer(data, dtype=np.uint8)
+    breaks = np.flatnonzero(view == 10)
+    dotted = data.startswith(b".")
     if not len(breaks):
-        return len(data)
+        return len(data), dotted
+    # The byte after each LF; "clip" reads the final LF itself for a trailing one.
+    dotted = dotted or bool((view.take(breaks + 1, mode="clip") == 46).any())
     ends = np.append(breaks, len(data))
-    return int(max(ends[0], np.diff(ends).max() - 1))
+    return int(max(ends[0], np.diff(ends).max() - 1)), dotted
 
 
 def qp(text: str) -> bytes:
