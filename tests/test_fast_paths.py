@@ -342,6 +342,30 @@ def test_tidy_text_knows_every_whitespace_character() -> None:
     assert set(_ODD_SPACE) == others
 
 
+# --------------------------------------------------------------------------- cleaning
+
+
+def test_clean_skips_only_text_that_cleaning_would_not_change() -> None:
+    """``clean`` returns short ASCII strings that pass ``_is_clean_ascii`` as they are;
+    that check must never accept a string ``_clean`` would change (every ASCII
+    character, alone and between letters, plus random mixes)."""
+    from newsletter.render import _clean, _is_clean_ascii
+
+    samples = [chr(c) for c in range(128)]
+    samples += [f"a{chr(c)}b" for c in range(128)] + [f"ab{chr(c)}" for c in range(128)]
+    rng = random.Random(3)
+    pieces = ["a", "Zz", " ", "  ", "\t", "\n", "\r", "\x00", "\x1f", "\x7f", ".", "é"]
+    samples += ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 12))) for _ in range(5000)]
+    accepted = 0
+    for text in samples:
+        if _is_clean_ascii(text):
+            accepted += 1
+            assert _clean.__wrapped__(text) == text, repr(text)
+        assert clean(text) == _clean.__wrapped__(text), repr(text)
+    assert accepted > 300  # the quick path was taken, not only the cached one
+    assert not _is_clean_ascii("é") and not _is_clean_ascii("a\u200bb")
+
+
 # --------------------------------------------------------------------------- escaping
 
 
@@ -386,3 +410,26 @@ def test_html_renders_the_same_with_markupsafe_escape() -> None:
         assert html == slow.render(d, links=links).html
         if any("<b>" in r for p in d.picks for r in p.reasons):
             assert "&amp; &lt;b&gt;" in html and "& <b>" not in html
+
+
+def test_rendering_with_a_shared_context_matches_template_render() -> None:
+    """``Renderer.render`` runs the templates on one prepared dict (``_run``); the
+    output is what ``Template.render`` makes of the same context, and template
+    errors still surface as Jinja's."""
+    import jinja2
+
+    from newsletter.render import _run, build_context
+
+    renderer = Renderer()
+    for d in [fixed_digest(10)] + [_digest_for(n) for n in range(4)]:
+        links = Links(LINKS.base_url, LINKS.secret, d.subscriber.email)
+        ctx = build_context(d, links=links, base_url=renderer.base_url)
+        for template, base in (
+            (renderer._text, renderer._text_globals),
+            (renderer._subject, renderer._text_globals),
+            (renderer._html, renderer._html_globals),
+        ):
+            assert _run(template, {**base, **ctx}) == template.render(ctx)
+    del ctx["headline"]
+    with pytest.raises(jinja2.UndefinedError, match="'headline' is undefined"):
+        _run(renderer._text, {**renderer._text_globals, **ctx})
