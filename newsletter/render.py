@@ -854,11 +854,10 @@ class Renderer:
         self.compiled_html = mail_safe(self._compile_mjml(mjml_source))
         self._html = self._compile(self._html_env, self.compiled_html, self.html_source_path)
         _use_output_escape(self._html)
-        # What Template.render adds to every context, copied once (see _run).
+        # What Template.render adds to every context, copied once (see _run); the
+        # subject shares the text template's environment, so its globals too.
         self._html_globals = dict(self._html.globals)
         self._text_globals = dict(self._text.globals)
-        if self._text_globals != dict(self._subject.globals):
-            raise TemplateError(f"{self._path(SUBJECT_TEMPLATE)}:0: unexpected template globals")
         for env in (self._html_env, self._text_env):  # drop the smoke samples' fragments
             for ext in env.extensions.values():
                 if isinstance(ext, FragmentCache):
