@@ -29,7 +29,7 @@ import itertools
 import logging
 import math
 import re
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
@@ -99,6 +99,9 @@ class _Query:
     raw_keywords: tuple[str, ...]
     stems: frozenset[str] = frozenset()  # every query stem (keywords and description)
     matched: dict[int, str] = field(default_factory=dict)  # paper -> "matched ..." reason
+    # What can explain a paper (``_explainable``): per keyword its word, or its adjacent
+    # word pairs; per description word the word. Index columns, each clause's all needed.
+    clauses: tuple[tuple[int, ...], ...] = ()
 
     @property
     def text(self) -> str:
@@ -123,6 +126,12 @@ class _Batch:
     queries: list[_Query] = field(default_factory=list)
     qrow: list[int] = field(default_factory=list)  # row -> query number, -1 for none
     qcats: list[tuple[str, ...]] = field(default_factory=list)  # query -> its categories
+
+
+def _columns(features: Sequence[str], column: Callable[[str], int | None]) -> tuple[int, ...]:
+    """The distinct index columns of ``features``; () if any is in no candidate."""
+    cols = tuple(dict.fromkeys(map(column, features)))
+    return () if None in cols else cols  # type: ignore[return-value]
 
 
 class _Scored:
@@ -263,6 +272,9 @@ class Selector:
         self._keywords: dict[str, tuple[_Keyword, dict[str, float]]] = {}
         self._nothing = np.zeros(self.n, dtype=bool)  # "no paper blocked", never written
         self._doc_stems = self.index.stems
+        present = self.index.weights_t.copy()  # (features, papers): 1 where a paper has one
+        present.data = np.ones_like(present.data)
+        self._present_t = present
         self._doc_keys = self.index.keys
         self._queries: dict[tuple[str, tuple[str, ...]], _Query | None] = {}
         self._phrase_masks: dict[str, np.ndarray] = {}
@@ -362,6 +374,10 @@ class Selector:
                     feats[f] = feats.get(f, 0.0) + wt
         query: _Query | None = None
         if feats:
+            clauses = [
+                _columns(k[2] if len(k[2]) == 1 else bigrams(list(k[2])), vocab_get) for k in kws
+            ]
+            clauses += [_columns((st,), vocab_get) for st, _ in terms.items()]
             query = _Query(
                 features=tuple(feats),
                 weights=tuple(feats.values()),
@@ -371,6 +387,7 @@ class Selector:
                 description=interest.description,
                 raw_keywords=interest.keywords,
                 stems=frozenset(terms).union(*[k[3] for k in kws]),
+                clauses=tuple(c for c in clauses if c),
             )
         _put(self._queries, key, query, _CACHE_MAX)
         return query
@@ -519,6 +536,19 @@ class Selector:
             sem = self.semantic.scores([q.text for q in queries])
             lex = (1.0 - self.w.semantic) * lex + self.w.semantic * sem * (lex > 0)
             lex += self.w.semantic * sem * (sem >= self.semantic.threshold) * (lex == 0)
+        with_cats = [i for i, c in enumerate(cats) if c]
+        inside_all = (  # each such query's categories, as a mask over the papers
+            np.stack([self._category_mask(cats[i])[1] for i in with_cats]) if with_cats else None
+        )
+        if self.semantic is None:
+            # Only papers a reason can be given for: a keyword (as a phrase), a
+            # description word, or one of the interest's categories. Matching one word
+            # of "large language models" is not a match (it let weak papers fill digests
+            # with nothing to say why).
+            explained = self._explainable(queries)
+            if with_cats:
+                explained[with_cats] |= inside_all
+            lex *= explained
         # One partial sort: each row's TOP best lexical papers. The expansion feedback
         # comes from their first prf_docs; the fast path re-ranks them by final score.
         # (by position, so that a stable sort by score breaks ties by it)
@@ -538,13 +568,12 @@ class Selector:
             bestv += wts[:, j, None] * expand[:, j, :]
         bestv *= np.float32(self._norm)
         bestv[cand_lex <= 0] = 0.0
-        with_cats = [i for i, c in enumerate(cats) if c]
-        if with_cats:
+        if inside_all is not None:
             # An interest with categories: its whole row, boosted inside them and damped
             # outside (an in-category paper can overtake the lexical top), in one go.
             rows = np.array(with_cats)
             full = self._final(lex[rows], top[rows], wts[rows])
-            inside = np.stack([self._category_mask(cats[i])[1] for i in with_cats])
+            inside = inside_all
             # (the power only where it applies, and where the score is not 0 (0 ** 0.8 =
             # 0 * 0.5): the same values as np.where on both)
             boosted = full * self.w.out_of_category
@@ -557,6 +586,34 @@ class Selector:
                 cand[rows] = np.arange(self.n)
             bestv[rows] = np.take_along_axis(full, cand[rows], axis=1)
         return _Scored(self, lex, top, wts, *_rank(cand, bestv, self.n))
+
+    def _explainable(self, queries: list[_Query]) -> np.ndarray:
+        """(queries, papers) bool: papers with a keyword phrase or a description word of
+        the query, which ``_reasons`` will name (``_score_rows`` adds the categories).
+
+        One sparse product counts each clause's columns per paper: a clause holds when
+        the paper has all of them. A keyword of 3+ words is taken as its adjacent pairs,
+        which a paper can hold apart (rare: ``_assemble`` drops such a pick)."""
+        m = len(queries)
+        sizes = [len(c) for q in queries for c in q.clauses]
+        if not sizes:
+            return np.zeros((m, self.n), dtype=bool)
+        chain = itertools.chain.from_iterable
+        n_clauses = len(sizes)
+        cols = np.fromiter(chain(chain(q.clauses) for q in queries), np.int64, sum(sizes))
+        kmat = sparse.csr_matrix(
+            (np.ones(len(cols), dtype=np.float32), cols, np.r_[0, np.cumsum(sizes)]),
+            shape=(n_clauses, len(self.index.vocab)),
+        )
+        counts = (kmat @ self._present_t).tocsr()  # (clauses, papers): columns held
+        rows = np.repeat(np.arange(n_clauses), np.diff(counts.indptr))
+        counts.data = (counts.data >= np.array(sizes, dtype=np.float32)[rows]).astype(np.float32)
+        owner = np.repeat(np.arange(m), [len(q.clauses) for q in queries])
+        clause_of = sparse.csr_matrix(  # (queries, clauses): 1 where the query has it
+            (np.ones(n_clauses, dtype=np.float32), (owner, np.arange(n_clauses))),
+            shape=(m, n_clauses),
+        )
+        return np.asarray((clause_of @ counts).toarray() > 0)
 
     def _query_matrix(self, queries: list[_Query]) -> sparse.csr_matrix:
         """Queries as rows over the vocabulary, each divided by its best possible score.
@@ -843,6 +900,8 @@ class Selector:
                         reasons.append("category " + ", ".join(hit))
             else:
                 reasons += self._reasons(row, doc, delta)
+            if not reasons:  # (a phrase of 3+ words with its pairs apart: see _explainable)
+                continue
             score = round(score, 4) if 0.0 <= score <= 1.0 else min(max(score, 0.0), 1.0)
             per_row[r].append(Pick(papers[doc], score, row.name, tuple(reasons)))
         sections = tuple(
