@@ -15,21 +15,25 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 
 from . import __version__
 from .config import Config, config_path, load_config
-from .errors import NewsletterError
-from .models import Digest
+from .errors import NewsletterError, SubscriberNotFound
+from .models import Digest, Subscriber
 from .pipeline import (
     O_ALREADY,
     O_DRY,
     O_EMPTY,
     O_FAILED,
+    O_FAILED_EARLIER,
     O_INACTIVE,
     O_RETRY,
     O_SENT,
+    O_STOPPED,
+    EditionRef,
     Outcome,
     Pipeline,
     run_once,
@@ -198,10 +202,10 @@ def fetch(c: Ctx, fmt: str, enable: tuple[str, ...]) -> None:
         click.echo(json.dumps({"sources": [r.as_json() for r in reports]}, indent=2))
     else:
         click.echo(f"{'source':<24} {'fetched':>7} {'new':>5} {'dup':>5} {'skipped':>7}  status")
+        from .sources import fetch_status
+
         for r in reports:
-            status = "ok" if r.ok else f"error: {r.errors[0]}"
-            if r.ok and r.not_modified:
-                status = "not modified (304)"
+            status = fetch_status(r)  # ok, not modified (304), partial: ..., error: ...
             click.echo(
                 f"{r.name:<24} {r.fetched:>7} {r.new:>5} {r.duplicate:>5} {r.skipped:>7}  {status}"
             )
@@ -239,7 +243,32 @@ def _parse_date(value: str | None) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise NewsletterError(f"--date '{value}' is not a date; use YYYY-MM-DD") from None
+        raise click.BadParameter(
+            f"'{value}' is not a date; use YYYY-MM-DD", param_hint="--date"
+        ) from None
+
+
+def _subscribers(pipe: Pipeline, email: str | None) -> list[Subscriber]:
+    """``--subscriber``'s subscriber (or all): an unknown address is a usage error (exit 2)."""
+    try:
+        return pipe.subscribers(email)
+    except SubscriberNotFound as e:
+        raise click.BadParameter(str(e), param_hint="--subscriber") from None
+
+
+def _edition_refs(
+    pipe: Pipeline, subs: list[Subscriber], now: datetime, day: date | None
+) -> list[EditionRef]:
+    """The editions of ``subs`` now (or of ``--date``): a future date is a usage error."""
+    for sub in subs:
+        today = now.astimezone(ZoneInfo(sub.timezone)).date()
+        if day is not None and day > today:
+            raise click.BadParameter(
+                f"{day} is in the future for {sub.email} (local date {today} in "
+                f"{sub.timezone}); only past and current editions can be replayed or sent",
+                param_hint="--date",
+            )
+    return [pipe.edition_ref(sub, now=now, on_date=day) for sub in subs]
 
 
 @cli.command()
@@ -295,9 +324,14 @@ def preview(
         return
     with Store(config.state) as store:
         pipe = Pipeline(config, store)
-        sub = pipe.subscribers(email)[0]
+        sub = _subscribers(pipe, email)[0]
         now = utcnow()
-        ref = pipe.edition_ref(sub, now=now, on_date=day)
+        ref = _edition_refs(pipe, [sub], now, day)[0]
+        from .preview import settled_edition
+
+        ref, notice = settled_edition(store, ref)  # already sent? say so, show what was sent
+        if notice:
+            click.echo(f"Note: {notice}", err=True)
         digest = next(iter(pipe.digests([ref])))
         rendered = pipe.render(digest)
         if digest.is_empty:
@@ -309,7 +343,7 @@ def preview(
             click.echo(f"No email for {sub.email} in edition {digest.edition}: {reason}", err=True)
         if fmt == "json":
             data = json.dumps(_digest_json(digest, rendered.subject), indent=2, ensure_ascii=False)
-            _emit(data, output)
+            _emit(data + "\n", output)
         elif fmt == "text":
             _emit(rendered.text, output)
         elif fmt == "eml":
@@ -319,9 +353,10 @@ def preview(
             else:
                 _emit(msg.data, output)
         else:
-            from .preview import open_in_browser, preview_path
+            from .preview import open_in_browser, preview_folder, preview_path
 
-            target = _emit(rendered.html, output or preview_path(sub.email, digest.edition))
+            default = preview_path(sub.email, digest.edition, folder=preview_folder(config))
+            target = _emit(rendered.html, output or default)
             if open_browser and target and not open_in_browser(target):
                 click.echo("Note: no browser could be started; open the file above.", err=True)
 
@@ -357,7 +392,8 @@ def _serve_preview(c: Ctx, email: str, day: date | None, port: int) -> None:
 def _emit(content: str | bytes, output: Path | None) -> Path | None:
     """Print ``content``, or write it atomically to ``output`` and print the path."""
     if output is None:
-        click.echo(content)
+        ends = content.endswith("\n") if isinstance(content, str) else content.endswith(b"\n")
+        click.echo(content, nl=not ends)  # one final newline, never a blank line after
         return None
     from .preview import write_preview
 
@@ -376,11 +412,15 @@ _LABEL = {
     O_RETRY: "will retry",
     O_INACTIVE: "not sent",
     O_DRY: "dry run",
+    O_FAILED_EARLIER: "not resent",  # failed in an earlier run; --retry-failed resends
+    O_STOPPED: "pending",  # not sent: the send stopped early (relay down); the row is pending
 }
 
 
 def _outcome_line(o: Outcome) -> str:
     papers = f"{o.papers} paper{'s' if o.papers != 1 else ''}"
+    if o.state == O_STOPPED and not o.papers:
+        papers = "-"  # never built: the run stopped before selecting it
     where = o.detail
     if o.path:  # an outbox file: shown relative to the current folder when inside it
         path = Path(o.path)
@@ -397,7 +437,7 @@ def _printer(total: int) -> tuple[Callable[[Outcome], None], Callable[[], None]]
 
         def step(o: Outcome) -> None:
             bar.update(1)
-            if o.state in (O_FAILED, O_RETRY):
+            if o.state in (O_FAILED, O_RETRY, O_FAILED_EARLIER):
                 click.echo(_outcome_line(o))
 
         return step, lambda: bar.__exit__(None, None, None)
@@ -413,9 +453,13 @@ def _summary(outcomes: list[Outcome]) -> str:
         f"{count[O_ALREADY]} already sent",
         f"{count[O_EMPTY]} empty",
         f"{count[O_FAILED]} failed",
-        f"{count[O_RETRY]} to retry",
+        f"{count[O_RETRY] + count[O_STOPPED]} to retry",
         f"{count[O_INACTIVE]} unsubscribed/suppressed",
     ]
+    if count[O_FAILED_EARLIER]:
+        parts.append(
+            f"{count[O_FAILED_EARLIER]} failed earlier (not resent; send --retry-failed resends)"
+        )
     if count[O_DRY]:
         parts.insert(0, f"{count[O_DRY]} composed (dry run, nothing sent)")
     return "Summary: " + ", ".join(parts)
@@ -448,9 +492,12 @@ def send(
 ) -> None:
     """Send the current (or given) edition now to every subscriber (or one) who has not
     had it. Sources not fetched within scheduler.freshness_minutes are fetched first.
-    An edition that failed permanently is skipped unless --retry-failed.
+    An edition that failed permanently in an earlier run is reported ("not resent") and
+    skipped unless --retry-failed.
 
-    Exits 1 if any message failed."""
+    Exits 1 if a message failed permanently in this run or sending stopped early (relay
+    down: what was not sent is counted under "to retry"); editions that failed in an
+    earlier run do not change the exit code. Exits 2 on a bad argument."""
     from .lock import StateLock
 
     config = c.config
@@ -464,8 +511,8 @@ def send(
         if not no_fetch and day is None:
             pipe.fetch(now=now, only_stale=True)
             now = utcnow()
-        subs = pipe.subscribers(email)
-        refs = [pipe.edition_ref(sub, now=now, on_date=day) for sub in subs]
+        subs = _subscribers(pipe, email)
+        refs = _edition_refs(pipe, subs, now, day)
         step, done = _printer(len(refs))
         try:
             outcomes = pipe.send(
@@ -476,7 +523,7 @@ def send(
     click.echo(_summary(outcomes))
     if pipe.aborted:
         raise NewsletterError(f"sending stopped early: {pipe.aborted}")
-    failed = [o for o in outcomes if o.state == O_FAILED]
+    failed = [o for o in outcomes if o.state == O_FAILED]  # in this run; not O_FAILED_EARLIER
     if failed:
         raise NewsletterError(f"{len(failed)} message(s) failed; see the lines above")
 
@@ -502,7 +549,7 @@ def run(c: Ctx, once: bool) -> None:
                 report = run_once(config, progress=step)
             finally:
                 done()
-        for line in summarise_missed(report.missed):
+        for line in summarise_missed(report.missed_new):  # each once: an earlier run said it
             click.echo(f"  skipped      {line}")
         if not report.outcomes:
             click.echo("No edition is due now.")
@@ -540,14 +587,114 @@ def status(c: Ctx, fmt: str) -> None:
         last_s = f"{last['edition']} {last['state']}" if last else "none yet"
         if last and last.get("detail"):
             last_s += f" ({last['detail']})"
-        click.echo(
-            f"  {s['email']:<32} {s['status']:<12} next {s['next_edition']:<25} last {last_s}"
-        )
+        line = f"  {s['email']:<32} {s['status']:<12} next {s['next_edition']:<25} last {last_s}"
+        click.echo(line.rstrip())
     click.echo("Sources:")
     for src in data["sources"]:
-        click.echo(
+        line = (
             f"  {src['name']:<24} {src['last_status'] or 'never fetched':<14} "
             f"{src['last_fetch_at'] or '':<32} {src['last_error'] or ''}"
+        )
+        click.echo(line.rstrip())  # no trailing spaces when a column at the end is empty
+
+
+# -- reactivate -----------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("emails", nargs=-1, metavar="[EMAIL]...")
+@click.option(
+    "--all-suppressed",
+    is_flag=True,
+    help="Every suppressed subscriber in the state (after a relay refused everyone, say).",
+)
+@click.option(
+    "--include-unsubscribed",
+    is_flag=True,
+    help="Also resubscribe the given addresses that unsubscribed themselves. Without it "
+    "they stay unsubscribed (only do this with their consent).",
+)
+@click.option("--dry-run", is_flag=True, help="Print what would change; change nothing.")
+@pass_ctx
+def reactivate(
+    c: Ctx,
+    emails: tuple[str, ...],
+    all_suppressed: bool,
+    include_unsubscribed: bool,
+    dry_run: bool,
+) -> None:
+    """Lift a suppression: set each subscriber back to active and reset the count of
+    permanent failures, so the next send mails them again.
+
+    A subscriber is suppressed after delivery.max_failures permanent (5xx) failures in
+    a row. Fix the cause first (the address, or the relay), then reactivate, then
+    'newsletter send --retry-failed' sends the current edition again. Addresses that
+    unsubscribed themselves are NOT resubscribed unless --include-unsubscribed is given.
+    Prints one line per address."""
+    from .store import ACTIVE, FAILED, SUPPRESSED, UNSUBSCRIBED
+
+    if not emails and not all_suppressed:
+        raise click.UsageError("give one or more EMAIL addresses, or --all-suppressed")
+    config = c.load(sending=False)
+    wanted: list[str] = []
+    for email in emails:  # every address is checked before anything changes
+        try:
+            sub = config.subscriber(email)
+        except SubscriberNotFound:
+            raise click.BadParameter(
+                f"no subscriber '{email}' in {config.path}; run 'newsletter validate' to list them",
+                param_hint="EMAIL",
+            ) from None
+        if sub.email not in wanted:
+            wanted.append(sub.email)
+    listed = {s.email for s in config.subscribers}
+    skipped = 0
+    retry_hint = False
+    with Store(config.state) as store:
+        if all_suppressed:
+            inactive = store.inactive_subscribers()
+            for email in sorted(e for e, (st, _) in inactive.items() if st == SUPPRESSED):
+                if email not in wanted:
+                    wanted.append(email)
+            if not wanted:
+                click.echo("No subscriber is suppressed.")
+                return
+        for email in wanted:
+            status, why = store.subscriber_status(email)
+            note = "" if email in listed else " (not in the config)"
+            if status == UNSUBSCRIBED and not include_unsubscribed:
+                skipped += 1
+                click.echo(
+                    f"  {'skipped':<13} {email:<32} unsubscribed themselves ({why or 'no reason'});"
+                    " pass --include-unsubscribed to resubscribe them"
+                )
+                continue
+            was = "active already" if status == ACTIVE else f"was {status}: {why or ''}".strip()
+            label = "reactivated" if status != ACTIVE else "active"
+            if dry_run:
+                label = "would " + ("reactivate" if status != ACTIVE else "reset")
+            else:
+                reason = (
+                    "resubscribed by the sender ('newsletter reactivate --include-unsubscribed')"
+                    if status == UNSUBSCRIBED
+                    else "reactivated by the sender ('newsletter reactivate')"
+                )
+                store.reactivate(email, reason if status != ACTIVE else why)
+            failed = [d.edition for d in store.deliveries(subscriber=email) if d.state == FAILED]
+            if failed:
+                retry_hint = True
+                was += f"; failed edition(s): {', '.join(failed[-3:])}"
+            reset = "would be reset" if dry_run else "reset"
+            click.echo(f"  {label:<13} {email:<32} {was}{note}; failure count {reset}")
+    if retry_hint and not dry_run:
+        click.echo(
+            "A failed edition is skipped by 'newsletter send' until you run "
+            "'newsletter send --retry-failed'."
+        )
+    if skipped:
+        raise NewsletterError(
+            f"{skipped} address(es) not reactivated: they unsubscribed themselves "
+            "(add --include-unsubscribed only with their consent)"
         )
 
 

@@ -167,6 +167,7 @@ class SourceReport:
     errors: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     not_modified: bool = False  # HTTP 304
+    malformed: str | None = None  # malformed XML, entries partly recovered: what and where
 
     @property
     def ok(self) -> bool:
@@ -182,4 +183,5 @@ class SourceReport:
             "errors": list(self.errors),
             "warnings": list(self.warnings),
             "not_modified": self.not_modified,
+            "malformed": self.malformed,
         }

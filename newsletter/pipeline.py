@@ -14,6 +14,7 @@ is recorded in the ledger, so no paper falls between two editions.
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import os
 import queue
@@ -49,6 +50,9 @@ log = logging.getLogger("newsletter")
 # Outcome states reported per subscriber.
 O_SENT, O_ALREADY, O_EMPTY, O_FAILED, O_RETRY = "sent", "already sent", "empty", "failed", "retry"
 O_INACTIVE, O_DRY = "inactive", "dry run"
+# A failed row from an earlier run, skipped without --retry-failed (not a failure of this
+# run); an edition left unsent (its row pending, or none) because the send stopped early.
+O_FAILED_EARLIER, O_STOPPED = "failed earlier", "stopped"
 
 # Subscribers selected together (Selector.select_many) and looked up together in the store.
 SELECT_CHUNK = 256
@@ -119,6 +123,7 @@ class RunReport:
     sources: list[SourceReport] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
     missed: list[str] = field(default_factory=list)
+    missed_new: list[str] = field(default_factory=list)  # not reported by an earlier run_once
     aborted: str | None = None  # why sending stopped early (rows left pending), if it did
 
     @property
@@ -211,6 +216,8 @@ class Pipeline:
         # Selectors of fixed windows (by commit sequence or replayed ids), reused by the
         # next call: the daemon sends in batches, and each would index the same papers.
         self._selectors: dict[tuple[Any, ...], Selector] = {}
+        # Set by fetch(): the sources whose fetch failed, when every fetched one did.
+        self.sources_failed: list[str] = []
 
     # -- compiled once, on first use --------------------------------------------
 
@@ -270,6 +277,8 @@ class Pipeline:
                 )
             )
         reports = fetch_all(replace(self.config, sources=sources), self.store, now=now)
+        failed = [r.name for r in reports if r.errors]
+        self.sources_failed = failed if reports and len(failed) == len(reports) else []
         for r in reports:
             for w in r.warnings:
                 log.warning("%s", w)
@@ -463,7 +472,27 @@ class Pipeline:
             )
             for sub, digest in zip(subs, digests, strict=True):
                 chosen[(sub.email, edition)] = digest
-        return [chosen[(ref.subscriber.email, ref.edition)] for ref in part]
+        from .selection import NO_CANDIDATES
+
+        out = [chosen[(ref.subscriber.email, ref.edition)] for ref in part]
+        if any(d.empty_reason == NO_CANDIDATES for d in out):
+            why = self._why_nothing_new(store)
+            if why:
+                out = [
+                    replace(d, empty_reason=why) if d.empty_reason == NO_CANDIDATES else d
+                    for d in out
+                ]
+        return out
+
+    def _why_nothing_new(self, store: Store) -> str | None:
+        """A truer empty reason than "no new papers since the last edition", if there is
+        one: every source failed in this run's fetch, or no paper is stored at all."""
+        if self.sources_failed:
+            names = ", ".join(self.sources_failed)
+            return f"every source failed ({names}): no new papers to select from"
+        if store.count_papers() == 0:
+            return "no papers are stored yet (run 'newsletter fetch')"
+        return None
 
     def forget_selectors(self) -> None:
         """Drop the selection indexes kept for later calls (papers may change after)."""
@@ -592,6 +621,8 @@ class Pipeline:
 
         now = now or utcnow()
         outcomes: list[Outcome] = []
+        # A broken template (or DKIM key) is an error before any per-subscriber line.
+        self.renderer, self.composer  # noqa: B018
 
         def report(o: Outcome) -> None:
             outcomes.append(o)
@@ -634,7 +665,15 @@ class Pipeline:
                 )
                 continue
             if existing and existing.state == FAILED and not dry_run:
-                report(Outcome(email, ref.edition, O_FAILED, detail=existing.reason or ""))
+                report(
+                    Outcome(
+                        email,
+                        ref.edition,
+                        O_FAILED_EARLIER,
+                        len(existing.paper_ids),
+                        detail=failed_earlier(existing.reason),
+                    )
+                )
                 continue
             todo.append(ref)
 
@@ -720,6 +759,8 @@ class Pipeline:
                 state = O_ALREADY
             elif result.ok:
                 state = O_SENT
+            elif result.attempts == 0 and result.reply.startswith("skipped: failed"):
+                state = O_FAILED_EARLIER  # failed after this run's check (another sender)
             elif result.attempts == 0 and result.reply.startswith("skipped"):
                 state = O_INACTIVE
             else:
@@ -759,10 +800,45 @@ class Pipeline:
             finally:
                 built.close()
         self.aborted = summary.aborted
+        if summary.aborted:
+            # Every edition of this call that was not sent is accounted for: its row (if
+            # any) is pending, and the next run (or the daemon's retry job) sends it.
+            seen = {(o.subscriber, o.edition) for o in outcomes}
+            for ref in todo:
+                key = (ref.subscriber.email, ref.edition)
+                if key not in seen:
+                    why = "not sent: sending stopped early (see the error); the next run sends it"
+                    report(Outcome(*key, O_STOPPED, counts.get(key, 0), detail=why))
         self.suppressed = list(summary.suppressed)
         for who in summary.suppressed:
             log.warning("%s: suppressed after repeated permanent failures", who)
         return outcomes
+
+
+def failed_earlier(reason: str | None) -> str:
+    """The detail of an edition that failed in an earlier run: skipped, not sent again."""
+    text = f"failed earlier: {reason or 'no reason recorded'}"
+    if "--retry-failed" not in text:
+        text += "; 'newsletter send --retry-failed' sends it again"
+    return text
+
+
+# meta key: the skipped editions (``Pipeline.due``'s lines) run_once already reported.
+MISSED_REPORTED = "missed_reported"
+
+
+def not_reported_before(store: Store, missed: Sequence[str]) -> list[str]:
+    """The lines of ``missed`` that no earlier run_once reported (a cron job every 15
+    minutes would repeat the same skipped edition all day). Remembers the current ones
+    only, so the state holds at most one entry per subscriber."""
+    keys = {line.split(" skipped:", 1)[0]: line for line in missed}  # "EMAIL: edition KEY"
+    try:
+        before = set(json.loads(store.get_meta(MISSED_REPORTED) or "[]"))
+    except ValueError:
+        before = set()
+    if set(keys) != before:
+        store.set_meta(MISSED_REPORTED, json.dumps(sorted(keys)))
+    return [line for key, line in keys.items() if key not in before]
 
 
 MISSED_SHOWN = 10  # skipped editions listed one per line; the rest are counted
@@ -796,7 +872,8 @@ def run_once(
         report = RunReport()
         report.sources = pipe.fetch(now=now, only_stale=True)
         refs, report.missed = pipe.due(pipe.subscribers(), now)
-        for line in summarise_missed(report.missed):
+        report.missed_new = not_reported_before(store, report.missed)
+        for line in summarise_missed(report.missed_new):
             log.info("%s", line)
         if refs:
             report.outcomes = pipe.send(refs, now=now, progress=progress)

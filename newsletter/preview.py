@@ -4,6 +4,8 @@ The command itself lives in ``cli.py``; these helpers never send and never touch
 delivery ledger.
 
     preview_path(email, edition, fmt, folder=Path("preview")) -> Path
+    preview_folder(config) -> Path                                   <config folder>/preview
+    settled_edition(store, ref) -> (EditionRef, str | None)          already sent? say so
     write_preview(content: str | bytes, path: Path) -> Path          atomic write
     open_in_browser(path: Path) -> bool                              system browser
     watch_files(*paths: Path | None) -> tuple[Path, ...]             template files + config
@@ -28,17 +30,24 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import threading
 import webbrowser
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .delivery.outbox import write_atomic
 from .errors import NewsletterError
 from .models import RenderedEmail
+from .store import ACTIVE, FAILED, SENT, SUPPRESSED, Store
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .pipeline import EditionRef
 
 FORMAT_SUFFIX = {"html": ".html", "text": ".txt", "eml": ".eml", "json": ".json"}
 
@@ -48,6 +57,66 @@ def preview_path(email: str, edition: str, fmt: str = "html", folder: Path | Non
     stem = re.sub(r"[^A-Za-z0-9@._+-]+", "_", f"{email}-{edition}")
     stem = re.sub(r"\.{2,}", "_", stem).strip("._") or "preview"
     return (folder or Path("preview")) / (stem + FORMAT_SUFFIX.get(fmt, "." + fmt))
+
+
+def preview_folder(config: Config) -> Path:
+    """Where ``preview`` writes its HTML by default: ``preview/`` beside the config file
+    (like ``state`` and ``delivery.outbox``), shown relative to the current folder when
+    it is inside it. An explicit ``--output`` stays relative to the current folder."""
+    folder = Path(os.path.abspath(config.path)).parent / "preview"
+    cwd = Path.cwd()
+    return folder.relative_to(cwd) if folder.is_relative_to(cwd) else folder
+
+
+def settled_edition(store: Store, ref: EditionRef) -> tuple[EditionRef, str | None]:
+    """The edition to preview, and a one-line notice when ``send`` would send nothing.
+
+    * already **sent**: the notice names the time, papers and Message-ID (and the outbox
+      file, if there is one), and the returned ref replays exactly the papers that were
+      sent (as ``--date`` does), so the preview shows what was sent, not a new selection
+      from what is left;
+    * **failed**: ``send`` skips it unless ``--retry-failed``, which would send what the
+      preview shows (the ref is unchanged);
+    * subscriber **unsubscribed or suppressed**: ``send`` sends them nothing;
+    * otherwise ``(ref, None)``: the preview is what ``send`` would send.
+    """
+    email, edition = ref.subscriber.email, ref.edition
+    row = store.delivery(email, edition)
+    if row is not None and row.state == SENT:
+        n = len(row.paper_ids)
+        when = f"{row.sent_at:%Y-%m-%d %H:%M} UTC" if row.sent_at else "an unknown time"
+        outbox = (row.server_reply or "").removeprefix("written to ")
+        sent_file = outbox.endswith(".eml") and Path(outbox).is_file()
+        where = f"; the message sent is {outbox}" if sent_file else ""
+        notice = (
+            f"edition {edition} was already sent to {email} at {when} ({n} paper"
+            f"{'s' if n != 1 else ''}, Message-ID <{row.message_id}>); 'send' would send "
+            f"nothing. Showing what was sent, replayed from the stored papers{where}"
+        )
+        if ref.replay_ids is None:
+            cutoff = row.cutoff or ref.cutoff
+            ref = replace(
+                ref,
+                since=cutoff,
+                cutoff=cutoff,
+                replay_ids=row.paper_ids,
+                since_seq=None,
+                cutoff_seq=None,
+            )
+        return ref, notice
+    status, why = store.subscriber_status(email)
+    if status != ACTIVE:
+        return ref, (
+            f"{email} is {status} ({why or 'no reason recorded'}): 'send' would send them "
+            f"nothing; showing what edition {edition} would hold"
+            + (" (newsletter reactivate lifts a suppression)" if status == SUPPRESSED else "")
+        )
+    if row is not None and row.state == FAILED:
+        return ref, (
+            f"edition {edition} failed for {email} ({row.reason or 'no reason recorded'}): "
+            "'send' skips it; 'send --retry-failed' would send what is shown"
+        )
+    return ref, None
 
 
 def write_preview(content: str | bytes, path: Path) -> Path:

@@ -63,6 +63,7 @@ from .pipeline import (
     O_INACTIVE,
     O_RETRY,
     O_SENT,
+    O_STOPPED,
     EditionRef,
     Outcome,
     Pipeline,
@@ -156,7 +157,8 @@ class JobResult:
             parts.append(
                 f"{len(self.outcomes)} edition(s): {self.count(O_SENT)} sent, "
                 f"{self.count(O_ALREADY)} already sent, {self.count(O_EMPTY)} empty, "
-                f"{self.count(O_FAILED)} failed, {self.count(O_RETRY)} to retry, "
+                f"{self.count(O_FAILED)} failed, "
+                f"{self.count(O_RETRY) + self.count(O_STOPPED)} to retry, "
                 f"{self.count(O_INACTIVE)} not sent (unsubscribed/suppressed)"
             )
             if self.missed:
@@ -183,6 +185,12 @@ def _job_id(prefix: str, *parts: str) -> str:
 
 def _key(sub: Subscriber) -> GroupKey:
     return (parse_schedule(sub.schedule).text, sub.timezone)
+
+
+def _left(refs: Sequence[EditionRef], outcomes: Sequence[Outcome]) -> int:
+    """Editions of a job not sent because its send stopped early: those of the batch that
+    stopped (``O_STOPPED`` outcomes) and those of the batches never started."""
+    return len(refs) - sum(1 for o in outcomes if o.state != O_STOPPED)
 
 
 def _aborted(why: str, left: int, every: timedelta) -> str:
@@ -272,7 +280,7 @@ class Daemon:
                 stopped, aborted = self._send(pipe, refs, outcomes)
                 if aborted:
                     cut_short = True
-                    errors.append(_aborted(aborted, len(refs) - len(outcomes), self.retry_every))
+                    errors.append(_aborted(aborted, _left(refs, outcomes), self.retry_every))
             except Exception as err:  # the daemon outlives a bad job; the line says why
                 cut_short = True
                 errors.append(_describe(err))
@@ -346,7 +354,7 @@ class Daemon:
                 stopped, aborted = self._send(pipe, refs, outcomes)
                 if aborted:
                     cut_short = True
-                    errors.append(_aborted(aborted, len(refs) - len(outcomes), self.retry_every))
+                    errors.append(_aborted(aborted, _left(refs, outcomes), self.retry_every))
             except Exception as err:  # the daemon outlives a bad job; the line says why
                 cut_short = True
                 errors.append(_describe(err))

@@ -1068,6 +1068,18 @@ class Store:
                 (subscriber, status, reason, ts(utcnow())),
             )
 
+    def reactivate(self, subscriber: str, reason: str | None = None) -> None:
+        """Set ``subscriber`` active with its count of permanent failures reset (what
+        ``newsletter reactivate`` does after a suppression)."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO subscriber_status(subscriber, status, reason,"
+                " permanent_failures, updated_at) VALUES (?,?,?,0,?)"
+                " ON CONFLICT(subscriber) DO UPDATE SET status=excluded.status,"
+                " reason=excluded.reason, permanent_failures=0, updated_at=excluded.updated_at",
+                (subscriber, ACTIVE, reason, ts(utcnow())),
+            )
+
     def inactive_subscribers(self) -> dict[str, tuple[str, str | None]]:
         rows = self._query(
             "SELECT subscriber, status, reason FROM subscriber_status WHERE status != ?",

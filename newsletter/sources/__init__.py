@@ -12,13 +12,16 @@ Public API (implemented by the ingestion work, issue 3):
         -> list[SourceReport]
         Every enabled source, one failure never stopping the others.
 
+    fetch_status(report: SourceReport) -> str
+        The status column of ``newsletter fetch`` (ok, not modified, partial, error).
+
     parse_bytes(source: SourceConfig, body: bytes) -> ParseResult
         Pure parsing of a feed body into papers (no I/O), for tests and replays.
 """
 
 from .base import ParseResult
 from .http import USER_AGENT
-from .ingest import enable_source, fetch_all, fetch_source, parse_bytes
+from .ingest import enable_source, fetch_all, fetch_source, fetch_status, parse_bytes
 
 __all__ = [
     "USER_AGENT",
@@ -26,5 +29,6 @@ __all__ = [
     "enable_source",
     "fetch_all",
     "fetch_source",
+    "fetch_status",
     "parse_bytes",
 ]

@@ -113,6 +113,12 @@ def parse(source: SourceConfig, body: bytes) -> ParseResult:
             with_id += 1
         if keep_announce(source, paper, result):
             result.papers.append(paper)
+    if result.fetched and not with_id and result.malformed:
+        # Broken XML (a truncated download): say so, not "this is not an arXiv feed".
+        raise NotAFeed(
+            f"{result.malformed}, none with an arXiv id, so nothing was stored"
+            " (a truncated download or a broken file? the next fetch tries again)"
+        )
     if result.fetched and not with_id:
         raise NotAFeed(
             f"no arXiv ids in {result.fetched} entries: this is not an arXiv feed "

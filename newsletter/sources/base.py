@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from xml.sax import SAXParseException
 
 import feedparser
 
@@ -25,6 +26,9 @@ class ParseResult:
     skipped: int = 0
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # Set when the body is malformed XML whose entries were partly recovered: where it
+    # came from, what the parser said and how many entries were recovered.
+    malformed: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -55,7 +59,7 @@ def parse_feed(source: SourceConfig, body: bytes, result: ParseResult) -> Any:
     entries = parsed.get("entries") or []
     version = parsed.get("version") or ""
     problem = parsed.get("bozo_exception")
-    reason = _bozo_reason(problem)
+    reason = _bozo_reason(problem, _added_lines(body))
     if not version and not entries:
         if _looks_like_html(body):
             raise NotAFeed("not a feed: the server sent an HTML page (an error or login page?)")
@@ -65,18 +69,41 @@ def parse_feed(source: SourceConfig, body: bytes, result: ParseResult) -> Any:
             )
         raise NotAFeed(f"not a feed{': ' + reason if reason else ''}")
     if parsed.get("bozo") and not entries:
-        raise NotAFeed(f"malformed feed and no entries could be recovered ({reason})")
-    if parsed.get("bozo"):
-        result.warnings.append(
-            f"source '{source.name}': malformed feed ({reason}); "
-            f"{len(entries)} entries recovered and kept"
+        raise NotAFeed(
+            f"{MALFORMED} from {source.url} ({reason}) and no entries could be recovered"
+            " (a truncated download or a broken file?)"
         )
+    if parsed.get("bozo"):
+        result.malformed = (
+            f"{MALFORMED} from {source.url} ({reason}); {len(entries)} "
+            f"entr{'y' if len(entries) == 1 else 'ies'} recovered"
+        )
+        result.warnings.append(f"source '{source.name}': {result.malformed} and kept")
     return parsed
 
 
-def _bozo_reason(problem: Any) -> str:
+MALFORMED = "malformed feed"  # how every malformed-XML message starts
+
+
+def _added_lines(body: bytes) -> int:
+    """Lines feedparser put in front of ``body`` before parsing: it adds an XML
+    declaration line to an 8-bit body that does not start with one."""
+    head = body.removeprefix(b"\xef\xbb\xbf")
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in head[:4]:
+        return 0  # UTF-16/32: not worth guessing
+    return 0 if head.startswith(b"<?xml") else 1
+
+
+def _bozo_reason(problem: Any, added_lines: int = 0) -> str:
+    """What the parser said, e.g. ``XML error at line 47, column 1: no element found``."""
     if problem is None:
         return ""
+    if isinstance(problem, SAXParseException):
+        line, column = problem.getLineNumber() or 1, problem.getColumnNumber() or 0
+        return (
+            f"XML error at line {max(1, line - added_lines)}, column {column + 1}: "
+            f"{problem.getMessage()}"
+        )[:200]
     text = " ".join(str(problem).split())
     name = type(problem).__name__
     return f"{name}: {text}"[:200] if text else name

@@ -178,8 +178,9 @@ def fetch_source(
         source.name,
         last_fetch_at=now,
         last_success_at=now,
-        last_status="ok",
-        last_error=None,
+        # partial: malformed XML, the recovered entries were stored (the warning says so)
+        last_status="partial" if result.malformed else "ok",
+        last_error=result.malformed,
         last_new=new,
         etag=fetched.etag if http else None,
         last_modified=fetched.last_modified if http else None,
@@ -191,7 +192,20 @@ def fetch_source(
         duplicate=duplicate,
         skipped=result.skipped,
         warnings=tuple(result.warnings),
+        malformed=result.malformed,
     )
+
+
+def fetch_status(report: SourceReport) -> str:
+    """The status column of ``newsletter fetch``: ``ok``, ``not modified (304)``,
+    ``partial: ...`` (malformed XML, the recovered entries kept) or ``error: ...``."""
+    if report.errors:
+        return f"error: {report.errors[0]}"
+    if report.not_modified:
+        return "not modified (304)"
+    if report.malformed:
+        return f"partial: malformed feed, {report.fetched} entries recovered (see the warning)"
+    return "ok"
 
 
 def enable_source(store: Store, name: str) -> None:

@@ -1,0 +1,139 @@
+"""``newsletter preview`` after ``send``, and where its HTML goes by default.
+
+Through the real CLI in a subprocess, a real SQLite state file, the real quant-ph arXiv
+day (read in place) and the outbox transport (what was sent is on disk to compare).
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from newsletter.store import Store
+
+ME, YOU = "me@example.org", "you@example.org"
+
+
+def cli(*args: str, cwd: Path, config: str = "subscribers.yaml") -> subprocess.CompletedProcess:
+    env = {**os.environ, "NEWSLETTER_SECRET_KEY": "test-secret"}
+    env.pop("NEWSLETTER_CONFIG", None)
+    return subprocess.run(
+        [sys.executable, "-m", "newsletter", "--config", config, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture()
+def workdir(tmp_path: Path, shared_data: Path) -> Path:
+    feed = shared_data / "feeds" / "arxiv_rss_quant-ph_2025-04-28.xml"
+    (tmp_path / "subscribers.yaml").write_text(
+        f"""\
+state: var/state.db
+sources:
+  - {{name: quant-ph, type: arxiv, url: {feed}}}
+delivery:
+  from: "Paper Digest <digest@example.org>"
+  transport: outbox
+  outbox: outbox/
+defaults: {{timezone: UTC, schedule: "daily 07:00", max_papers: 4, lookback_days: 100000}}
+subscribers:
+  - email: {ME}
+    interests: [{{name: Quantum, keywords: [quantum]}}]
+  - email: {YOU}
+    interests: [{{name: Entanglement, keywords: [entanglement]}}]
+""",
+        encoding="utf-8",
+    )
+    assert cli("fetch", cwd=tmp_path).returncode == 0
+    return tmp_path
+
+
+def test_preview_after_send_says_so_and_shows_what_was_sent(workdir: Path) -> None:
+    before = json.loads(cli("preview", "-s", ME, "--format", "json", cwd=workdir).stdout)
+    sent = cli("send", "--no-fetch", "-s", ME, cwd=workdir)
+    assert sent.returncode == 0, sent.stderr
+    with Store(workdir / "var" / "state.db") as store:
+        row = store.delivery(ME, before["edition"])
+    assert row is not None and row.state == "sent" and len(row.paper_ids) == 4
+    eml = workdir / "outbox" / before["edition"] / f"{ME}.eml"
+    sent_msg = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+
+    after = cli("preview", "-s", ME, "--format", "json", cwd=workdir)
+    assert after.returncode == 0
+    note = after.stderr.decode().strip().splitlines()
+    assert note == [
+        f"Note: edition {before['edition']} was already sent to {ME} at "
+        f"{row.sent_at:%Y-%m-%d %H:%M} UTC (4 papers, Message-ID <{row.message_id}>); "
+        "'send' would send nothing. Showing what was sent, replayed from the stored papers; "
+        f"the message sent is {eml}"
+    ]
+    # The papers that were sent, not a new pick among the papers left over.
+    shown = json.loads(after.stdout)
+    assert [p["id"] for p in shown["papers"]] == list(row.paper_ids)
+    # (scores are computed again among those papers alone, so they may differ a little)
+    assert [p["title"] for p in shown["papers"]] == [p["title"] for p in before["papers"]]
+
+    again = cli("preview", "-s", ME, "--format", "eml", cwd=workdir)
+    msg = email.message_from_bytes(again.stdout, policy=email.policy.default)
+    assert msg["Message-ID"] == sent_msg["Message-ID"] and msg["Subject"] == sent_msg["Subject"]
+    assert "already sent" in again.stderr.decode()
+
+    # Someone not sent to yet: no note, the preview is what send would send.
+    other = cli("preview", "-s", YOU, "--format", "json", cwd=workdir)
+    assert other.returncode == 0 and b"already sent" not in other.stderr
+
+
+def test_preview_of_a_failed_or_suppressed_edition_says_what_send_would_do(
+    workdir: Path,
+) -> None:
+    edition = json.loads(cli("preview", "-s", YOU, "--format", "json", cwd=workdir).stdout)[
+        "edition"
+    ]
+    with Store(workdir / "var" / "state.db") as store:
+        store.prepare_delivery(YOU, edition, message_id="m-you", paper_ids=[])
+        store.claim(YOU, edition, worker="earlier run")
+        store.mark_failed(YOU, edition, reason="550 no such user", permanent=True)
+    failed = cli("preview", "-s", YOU, "--format", "text", cwd=workdir)
+    assert failed.stderr.decode().strip() == (
+        f"Note: edition {edition} failed for {YOU} (550 no such user): 'send' skips it; "
+        "'send --retry-failed' would send what is shown"
+    )
+    with Store(workdir / "var" / "state.db") as store:
+        store.set_subscriber_status(YOU, "suppressed", "3 permanent failures: 550")
+    paused = cli("preview", "-s", YOU, "--format", "text", cwd=workdir)
+    assert "is suppressed (3 permanent failures: 550): 'send' would send them nothing" in (
+        paused.stderr.decode()
+    )
+
+
+def test_default_html_goes_beside_the_config_and_output_stays_relative_to_cwd(
+    workdir: Path,
+) -> None:
+    elsewhere = workdir / "elsewhere"
+    elsewhere.mkdir()
+    result = cli("preview", "-s", ME, cwd=elsewhere, config="../subscribers.yaml")
+    assert result.returncode == 0, result.stderr
+    (written,) = (workdir / "preview").glob("*.html")
+    assert written.name.startswith(ME) and written.read_text().lstrip().startswith("<!")
+    assert result.stdout.decode().strip() == str(written)  # outside the cwd: absolute
+    assert not (elsewhere / "preview").exists()
+
+    # From the config's own folder the path printed is short, as before.
+    here = cli("preview", "-s", ME, cwd=workdir)
+    assert here.stdout.decode().strip() == f"preview/{written.name}"
+
+    # An explicit --output is a command-line path: relative to the current folder.
+    out = cli(
+        "preview", "-s", ME, "--output", "mine.html", cwd=elsewhere, config="../subscribers.yaml"
+    )
+    assert out.returncode == 0 and (elsewhere / "mine.html").is_file()
