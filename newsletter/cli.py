@@ -260,7 +260,13 @@ def _edition_refs(
     pipe: Pipeline, subs: list[Subscriber], now: datetime, day: date | None
 ) -> list[EditionRef]:
     """The editions of ``subs`` now (or of ``--date``): a future date is a usage error."""
-    for sub in subs:
+    _check_date(subs, now, day)
+    return [pipe.edition_ref(sub, now=now, on_date=day) for sub in subs]
+
+
+def _check_date(subs: list[Subscriber], now: datetime, day: date | None) -> None:
+    """A ``--date`` after a subscriber's local today is a usage error (exit 2)."""
+    for sub in subs if day is not None else ():
         today = now.astimezone(ZoneInfo(sub.timezone)).date()
         if day is not None and day > today:
             raise click.BadParameter(
@@ -268,7 +274,6 @@ def _edition_refs(
                 f"{sub.timezone}); only past and current editions can be replayed or sent",
                 param_hint="--date",
             )
-    return [pipe.edition_ref(sub, now=now, on_date=day) for sub in subs]
 
 
 @cli.command()
@@ -508,10 +513,11 @@ def send(
     ):
         pipe = Pipeline(config, store)
         now = utcnow()
+        subs = _subscribers(pipe, email)  # a typo is an error before any fetch
+        _check_date(subs, now, day)  # (so is a future --date)
         if not no_fetch and day is None:
             pipe.fetch(now=now, only_stale=True)
             now = utcnow()
-        subs = _subscribers(pipe, email)
         refs = _edition_refs(pipe, subs, now, day)
         step, done = _printer(len(refs))
         try:
@@ -679,7 +685,11 @@ def reactivate(
                     if status == UNSUBSCRIBED
                     else "reactivated by the sender ('newsletter reactivate')"
                 )
-                store.reactivate(email, reason if status != ACTIVE else why)
+                kept = reason if status != ACTIVE else why
+                if not store.reactivate(email, kept, unsubscribed_too=include_unsubscribed):
+                    skipped += 1  # unsubscribed since the status was read: left alone
+                    click.echo(f"  {'skipped':<13} {email:<32} unsubscribed a moment ago")
+                    continue
             failed = [d.edition for d in store.deliveries(subscriber=email) if d.state == FAILED]
             if failed:
                 retry_hint = True

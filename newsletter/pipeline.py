@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from .render import Renderer
     from .selection import Selector
 from .signing import Links, secret_for
-from .store import FAILED, PENDING, SENDING, SENT, Store, utcnow
+from .store import EMPTY, FAILED, PENDING, SENDING, SENT, Store, utcnow
 
 log = logging.getLogger("newsletter")
 
@@ -277,8 +277,11 @@ class Pipeline:
                 )
             )
         reports = fetch_all(replace(self.config, sources=sources), self.store, now=now)
+        # "Every source failed" only when this call fetched all of them (a source still
+        # fresh from an earlier fetch, skipped by only_stale, did not fail).
         failed = [r.name for r in reports if r.errors]
-        self.sources_failed = failed if reports and len(failed) == len(reports) else []
+        every = len(sources) == len(self.config.sources) and len(failed) == len(reports)
+        self.sources_failed = failed if reports and every else []
         for r in reports:
             for w in r.warnings:
                 log.warning("%s", w)
@@ -803,12 +806,19 @@ class Pipeline:
         if summary.aborted:
             # Every edition of this call that was not sent is accounted for: its row (if
             # any) is pending, and the next run (or the daemon's retry job) sends it.
+            # An edition built ahead and recorded empty before the stop is reported as
+            # what the ledger says.
             seen = {(o.subscriber, o.edition) for o in outcomes}
             for ref in todo:
                 key = (ref.subscriber.email, ref.edition)
-                if key not in seen:
-                    why = "not sent: sending stopped early (see the error); the next run sends it"
-                    report(Outcome(*key, O_STOPPED, counts.get(key, 0), detail=why))
+                if key in seen:
+                    continue
+                row = self.store.delivery(*key)
+                if row is not None and row.state == EMPTY:
+                    report(Outcome(*key, O_EMPTY, detail=row.reason or ""))
+                    continue
+                why = "not sent: sending stopped early (see the error); the next run sends it"
+                report(Outcome(*key, O_STOPPED, counts.get(key, 0), detail=why))
         self.suppressed = list(summary.suppressed)
         for who in summary.suppressed:
             log.warning("%s: suppressed after repeated permanent failures", who)

@@ -60,6 +60,7 @@ from .pipeline import (
     O_ALREADY,
     O_EMPTY,
     O_FAILED,
+    O_FAILED_EARLIER,
     O_INACTIVE,
     O_RETRY,
     O_SENT,
@@ -161,6 +162,8 @@ class JobResult:
                 f"{self.count(O_RETRY) + self.count(O_STOPPED)} to retry, "
                 f"{self.count(O_INACTIVE)} not sent (unsubscribed/suppressed)"
             )
+            if self.count(O_FAILED_EARLIER):  # skipped: send --retry-failed resends them
+                parts.append(f"{self.count(O_FAILED_EARLIER)} failed earlier (not resent)")
             if self.missed:
                 parts.append(f"{len(self.missed)} skipped (outside the grace period)")
         if self.stopped:

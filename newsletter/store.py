@@ -1068,17 +1068,25 @@ class Store:
                 (subscriber, status, reason, ts(utcnow())),
             )
 
-    def reactivate(self, subscriber: str, reason: str | None = None) -> None:
+    def reactivate(
+        self, subscriber: str, reason: str | None = None, *, unsubscribed_too: bool = False
+    ) -> bool:
         """Set ``subscriber`` active with its count of permanent failures reset (what
-        ``newsletter reactivate`` does after a suppression)."""
+        ``newsletter reactivate`` does after a suppression). One who unsubscribed is left
+        alone unless ``unsubscribed_too``, checked in the same statement (an unsubscribe
+        from the web app a moment before is not undone). True if the row was written."""
+        keep = "" if unsubscribed_too else " WHERE subscriber_status.status != ?"
+        params: tuple[Any, ...] = (subscriber, ACTIVE, reason, ts(utcnow()))
         with self.transaction() as db:
-            db.execute(
+            cur = db.execute(
                 "INSERT INTO subscriber_status(subscriber, status, reason,"
                 " permanent_failures, updated_at) VALUES (?,?,?,0,?)"
                 " ON CONFLICT(subscriber) DO UPDATE SET status=excluded.status,"
-                " reason=excluded.reason, permanent_failures=0, updated_at=excluded.updated_at",
-                (subscriber, ACTIVE, reason, ts(utcnow())),
+                " reason=excluded.reason, permanent_failures=0, updated_at=excluded.updated_at"
+                + keep,
+                params if unsubscribed_too else (*params, UNSUBSCRIBED),
             )
+            return cur.rowcount > 0
 
     def inactive_subscribers(self) -> dict[str, tuple[str, str | None]]:
         rows = self._query(

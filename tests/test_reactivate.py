@@ -176,3 +176,24 @@ def test_help_says_unsubscribed_people_are_not_resubscribed(workdir: Path) -> No
     text = " ".join(cli("reactivate", "--help", cwd=workdir).stdout.split())
     assert "--all-suppressed" in text and "--dry-run" in text
     assert "unsubscribed themselves are NOT resubscribed unless --include-unsubscribed" in text
+
+
+def test_store_reactivate_leaves_an_unsubscribe_alone_in_the_same_statement(
+    tmp_path: Path,
+) -> None:
+    """The status is checked where it is written: an unsubscribe landing between the
+    command's read and its write is not undone (only ``unsubscribed_too`` does that)."""
+    from newsletter.store import ACTIVE, SUPPRESSED, UNSUBSCRIBED, Store
+
+    with Store(tmp_path / "state.db") as store:
+        store.set_subscriber_status("gone@example.org", UNSUBSCRIBED, "one-click")
+        assert store.reactivate("gone@example.org", "by the sender") is False
+        assert store.subscriber_status("gone@example.org") == (UNSUBSCRIBED, "one-click")
+        assert store.reactivate("gone@example.org", "asked", unsubscribed_too=True) is True
+        assert store.subscriber_status("gone@example.org") == (ACTIVE, "asked")
+
+        store.set_subscriber_status("bounced@example.org", SUPPRESSED, "550 x3")
+        assert store.reactivate("bounced@example.org", "fixed") is True
+        assert store.subscriber_status("bounced@example.org")[0] == ACTIVE
+        assert store.reactivate("new@example.org") is True  # no row yet: inserted active
+        assert store.subscriber_status("new@example.org")[0] == ACTIVE

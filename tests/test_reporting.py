@@ -284,3 +284,66 @@ def test_an_edition_with_nothing_new_after_a_good_fetch_keeps_its_reason(
         ref = pipe.edition_ref(config.subscribers[0], now=datetime.now(UTC) + timedelta(days=1))
         [digest] = pipe.digests([ref])
     assert digest.is_empty and digest.empty_reason == NO_CANDIDATES
+
+
+def test_a_failing_source_beside_a_fresh_one_is_not_every_source_failing(
+    tmp_path: Path,
+) -> None:
+    """``send`` fetches only stale sources: when the one fetched fails and the other is
+    still fresh (fetched fine a moment ago), that is not "every source failed"."""
+    from newsletter.config import load_config
+    from newsletter.pipeline import Pipeline
+
+    cfg = write_config(tmp_path)
+    dead = f"http://127.0.0.1:{_closed_port()}/feed"
+    text = cfg.read_text()
+    cfg.write_text(
+        text.replace("sources:\n", f"sources:\n  - {{name: down, type: feed, url: {dead}}}\n")
+    )
+    config = load_config(cfg)
+    assert [s.name for s in config.sources] == ["down", "feed"]
+    with Store(tmp_path / "state.db") as store:
+        pipe = Pipeline(config, store)
+        pipe.fetch()  # both: "feed" is fine, "down" fails
+        assert pipe.sources_failed == []
+        reports = pipe.fetch(only_stale=True)  # only "down" is stale
+        assert [r.name for r in reports] == ["down"] and reports[0].errors
+        assert pipe.sources_failed == []
+        cfg.write_text(text.replace(str(tmp_path / "feed.xml"), dead))
+        pipe = Pipeline(load_config(cfg), store)
+        pipe.fetch()
+        assert pipe.sources_failed == ["feed"]
+
+
+def test_an_edition_recorded_empty_before_the_relay_went_down_is_reported_empty(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Editions are built ahead of the SMTP threads; one built and recorded empty
+    before the send stopped must be reported as empty (what the ledger says), not as
+    pending "the next run sends it" (the next run never would)."""
+    emails = tuple(f"good{i:02d}@example.org" for i in range(32))
+    cfg = write_config(tmp_path, emails, delivery=smtp(_closed_port()))
+    cfg.write_text(
+        cfg.read_text()
+        + "  - email: empty@example.org\n"
+        + "    interests:\n      - {name: Q, keywords: [quantum gravity]}\n"
+    )
+    code, out, _ = run(capsys, "-c", str(cfg), "send")
+    assert code == 1
+    with Store(tmp_path / "state.db") as store:
+        [row] = store.deliveries(subscriber="empty@example.org")
+    (line,) = [ln for ln in out.splitlines() if "empty@example.org" in ln]
+    if row.state == "empty":  # built ahead before the stop: reported as recorded
+        assert line.split()[0] == "empty", line
+    else:  # never built: pending, for the next run
+        assert row.state == PENDING and line.split()[0] == "pending", (row, line)
+
+
+def test_the_daemon_job_line_counts_editions_that_failed_earlier() -> None:
+    from newsletter.pipeline import O_FAILED_EARLIER, O_SENT, Outcome
+    from newsletter.scheduler import JobResult
+
+    outcomes = (Outcome("a@example.org", "e", O_SENT), Outcome(BAD, "e", O_FAILED_EARLIER))
+    line = JobResult("retry", 0.5, outcomes=outcomes).line
+    assert "2 edition(s): 1 sent," in line and "0 failed," in line
+    assert "; 1 failed earlier (not resent)" in line

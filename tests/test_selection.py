@@ -475,6 +475,26 @@ def test_one_word_of_a_phrase_is_not_a_match_and_every_pick_says_why() -> None:
     assert dict((p.paper.id, p.reasons) for p in picks)["w"] == ("category physics.ao-ph",)
 
 
+def test_a_phrase_whose_word_pairs_stand_apart_neither_takes_a_slot_nor_empties_a_digest() -> None:
+    """A 3-word keyword's two word pairs can both occur without the phrase: such a paper
+    passes the batch check, so each candidate is checked before it is picked. It must not
+    take the only slot from a real match, nor leave a digest empty without a reason."""
+    gnn = Interest(name="GNN", keywords=("graph neural networks",))
+    apart = paper(
+        "apart",
+        "Graph neural graph neural graph neural",
+        "neural networks neural networks neural networks graph neural",
+    )
+    real = paper("real", "Graph neural networks", "")
+    d = Selector([apart, real]).select(sub(gnn, max_papers=1), edition="e", edition_date=DAY)
+    assert [(p.paper.id, p.reasons) for p in d.picks] == [
+        ("real", ('matched "graph neural networks"',))
+    ]
+    alone = Selector([apart, paper("x", "Something else", "unrelated text")])
+    d = alone.select(sub(gnn), edition="e", edition_date=DAY)
+    assert d.is_empty and d.empty_reason == "no paper matched any interest"
+
+
 def test_every_pick_has_a_reason_on_a_real_arxiv_day(shared_data) -> None:
     """Keyword-only interests (the case that filled digests with unexplained papers)
     over the 1,504-item day: no pick without a reason, and full digests remain."""
@@ -584,7 +604,7 @@ def test_rank_orders_like_two_stable_argsorts() -> None:
         assert np.array_equal(got[1].view(np.int32), want[1].view(np.int32))  # bit for bit
 
 
-def test_top_sorted_picks_the_argpartition_set() -> None:
+def test_top_sorted_picks_the_argpartition_set_or_every_positive_value() -> None:
     from newsletter.selection.selector import _top_sorted
 
     rng = np.random.default_rng(5)
@@ -593,12 +613,25 @@ def test_top_sorted_picks_the_argpartition_set() -> None:
     lex[3, :] = 0.0  # nothing matched: every value tied
     lex[4, :10] = np.float32(0.75)  # a tie across the boundary of the top 5
     lex[4, 10:] = np.float32(0.1)
+    lex[5, :] = 0.0
+    lex[5, [7, 50, 120]] = np.float32(0.3)  # three positive values, the rest 0
+    want_neg = {  # all values negative: the float path, argpartition's set (no short-cut)
+        k: np.sort(np.argpartition(lex + 1, k - 1, axis=1)[:, :k], axis=1) for k in (5, 64)
+    }
     for k in (5, 64):
         want = np.sort(np.argpartition(-lex, k - 1, axis=1)[:, :k], axis=1)
         for arr in (lex, lex.astype(np.float64), np.asfortranarray(lex)):  # int and float paths
             got = _top_sorted(arr, k)
             assert got.shape == (40, k)
-            assert np.array_equal(got, want)
+            assert np.array_equal(_top_sorted(-arr - 1, k), want_neg[k])  # negative values
+            for row in range(40):
+                positive = np.flatnonzero(arr[row] > 0)
+                if len(positive) < k and (arr >= 0).all():
+                    # fewer than k above 0: all of them, then the first zeros by position
+                    zeros = np.flatnonzero(arr[row] == 0)[: k - len(positive)]
+                    assert np.array_equal(got[row], np.sort(np.r_[positive, zeros])), row
+                else:
+                    assert np.array_equal(got[row], want[row]), row
 
 
 def test_query_features_sum_overlapping_keywords_in_written_order() -> None:

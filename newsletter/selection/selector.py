@@ -29,7 +29,7 @@ import itertools
 import logging
 import math
 import re
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
@@ -99,9 +99,14 @@ class _Query:
     raw_keywords: tuple[str, ...]
     stems: frozenset[str] = frozenset()  # every query stem (keywords and description)
     matched: dict[int, str] = field(default_factory=dict)  # paper -> "matched ..." reason
-    # What can explain a paper (``_explainable``): per keyword its word, or its adjacent
-    # word pairs; per description word the word. Index columns, each clause's all needed.
+    # What can explain a paper (``_explainable``), as index columns: any one of
+    # ``any_of`` (description words, one-word keywords, two-word keywords' pairs), or all
+    # of one of ``clauses`` (a keyword of 3+ words: its adjacent pairs).
+    any_of: tuple[int, ...] = ()
     clauses: tuple[tuple[int, ...], ...] = ()
+    # A keyword of 3+ words: its pairs can be present apart, so each candidate is
+    # checked for the phrase itself before it is picked.
+    loose: bool = False
 
     @property
     def text(self) -> str:
@@ -126,12 +131,6 @@ class _Batch:
     queries: list[_Query] = field(default_factory=list)
     qrow: list[int] = field(default_factory=list)  # row -> query number, -1 for none
     qcats: list[tuple[str, ...]] = field(default_factory=list)  # query -> its categories
-
-
-def _columns(features: Sequence[str], column: Callable[[str], int | None]) -> tuple[int, ...]:
-    """The distinct index columns of ``features``; () if any is in no candidate."""
-    cols = tuple(dict.fromkeys(map(column, features)))
-    return () if None in cols else cols  # type: ignore[return-value]
 
 
 class _Scored:
@@ -176,7 +175,9 @@ def _top_sorted(lex: np.ndarray, k: int) -> np.ndarray:
     """Each row's positions of its ``k`` largest values, ascending by position: the set
     ``np.argpartition(-lex, k - 1, axis=1)[:, :k]`` picks, sorted. Where the ``k``-th value
     is not tied across the boundary the set is unique, so a value-only partition (about
-    half the cost) finds it; rows with a tie there go through ``argpartition`` itself.
+    half the cost) finds it; rows with fewer than ``k`` positive values (and none
+    negative) take every positive one and then the first zeros by position; other rows
+    with a tie there go through ``argpartition`` itself.
     (Non-negative float32 values order like their bit patterns: the partition runs on
     negated int32 bits, a little faster than on floats, when no value is negative.)"""
     neg = None
@@ -184,8 +185,10 @@ def _top_sorted(lex: np.ndarray, k: int) -> np.ndarray:
         bits = lex.view(np.int32)
         if int(bits.min()) >= 0:
             neg = -bits
+    nonneg = neg is not None
     if neg is None:
         neg = -lex
+        nonneg = bool((lex >= 0).all())
     kth = np.partition(neg, k - 1, axis=1)[:, k - 1 : k]
     mask = neg <= kth  # at least k per row; exactly k unless the k-th value is tied
     uniq = np.count_nonzero(mask, axis=1) == k
@@ -194,10 +197,24 @@ def _top_sorted(lex: np.ndarray, k: int) -> np.ndarray:
         return np.flatnonzero(mask).reshape(-1, k) % n
     out = np.empty((neg.shape[0], k), dtype=np.intp)
     out[uniq] = np.flatnonzero(mask[uniq]).reshape(-1, k) % n
-    tied = ~uniq
-    part = np.argpartition(-lex[tied], k - 1, axis=1)[:, :k]
-    part.sort(axis=1)
-    out[tied] = part
+    # Fewer than k values above 0 (common: only papers with a reason score): every
+    # positive one, then the first zeros by position. Which zeros is never seen: a 0
+    # is never offered, and weighs nothing in the expansion.
+    # (Without negative values the first 2k positions hold enough zeros: fewer than k
+    # of them are positive.)
+    short = ~uniq & (kth[:, 0] == 0) if nonneg else np.zeros_like(uniq)
+    if short.any():
+        keep = neg[short] < 0  # the positive values
+        room = k - np.count_nonzero(keep, axis=1)
+        w = min(2 * k, n)
+        zeros = ~keep[:, :w]
+        keep[:, :w] |= zeros & (np.cumsum(zeros, axis=1, dtype=np.int32) <= room[:, None])
+        out[short] = np.flatnonzero(keep).reshape(-1, k) % n
+    tied = ~uniq & ~short
+    if tied.any():
+        part = np.argpartition(-lex[tied], k - 1, axis=1)[:, :k]
+        part.sort(axis=1)
+        out[tied] = part
     return out
 
 
@@ -269,7 +286,7 @@ class Selector:
         finally:
             if gc_was_on:
                 gc.enable()
-        self._keywords: dict[str, tuple[_Keyword, dict[str, float]]] = {}
+        self._keywords: dict[str, tuple[_Keyword, dict[str, float], tuple[int, ...]]] = {}
         self._nothing = np.zeros(self.n, dtype=bool)  # "no paper blocked", never written
         self._doc_stems = self.index.stems
         present = self.index.weights_t.copy()  # (features, papers): 1 where a paper has one
@@ -359,6 +376,8 @@ class Selector:
         if len(desc) > 1:
             feats.update(dict.fromkeys(bigrams([st for st, _ in desc]), w.description_bigram))
         kws: list[_Keyword] = []
+        any_of: list[int] = []  # see _Query.any_of
+        clauses: list[tuple[int, ...]] = []
         for kw in interest.keywords:
             parsed = self._keywords.get(kw)
             if parsed is None:
@@ -366,6 +385,11 @@ class Selector:
             if not parsed[0][2]:
                 continue
             kws.append(parsed[0])
+            clause = parsed[2]  # a word's or a pair's column, or the pairs of 3+ words
+            if len(parsed[0][2]) < 3:
+                any_of += clause
+            elif clause:
+                clauses.append(clause)
             kw_feats = parsed[1]
             if feats.keys().isdisjoint(kw_feats):  # the usual case: all new, in order
                 feats.update(kw_feats)
@@ -374,34 +398,40 @@ class Selector:
                     feats[f] = feats.get(f, 0.0) + wt
         query: _Query | None = None
         if feats:
-            clauses = [
-                _columns(k[2] if len(k[2]) == 1 else bigrams(list(k[2])), vocab_get) for k in kws
-            ]
-            clauses += [_columns((st,), vocab_get) for st, _ in terms.items()]
+            cols = tuple(map(vocab_get, feats, _UNSEEN))
+            # (the description's words come first in ``feats``: their columns lead)
+            any_of += [c for c in cols[: len(terms)] if c >= 0]
             query = _Query(
                 features=tuple(feats),
                 weights=tuple(feats.values()),
-                cols=tuple(map(vocab_get, feats, _UNSEEN)),
+                cols=cols,
                 keywords=tuple(kws),
                 terms=tuple(terms.items()),
                 description=interest.description,
                 raw_keywords=interest.keywords,
                 stems=frozenset(terms).union(*[k[3] for k in kws]),
-                clauses=tuple(c for c in clauses if c),
+                any_of=tuple(any_of),
+                clauses=tuple(clauses),
+                loose=bool(clauses),
             )
         _put(self._queries, key, query, _CACHE_MAX)
         return query
 
-    def _keyword(self, kw: str) -> tuple[_Keyword, dict[str, float]]:
+    def _keyword(self, kw: str) -> tuple[_Keyword, dict[str, float], tuple[int, ...]]:
         """A keyword parsed once: (its ``_Keyword``, its features with their query weights:
-        each distinct word, then each distinct adjacent pair)."""
+        each distinct word, then each distinct adjacent pair, and its clause for
+        ``_explainable``: the columns of its word, or of its pairs; () if a candidate
+        has none of one)."""
         toks = tuple(analyze(kw, QUERY_STOPWORDS))
         feats = dict.fromkeys(toks, self.w.keyword)
-        if len(toks) > 1:
-            feats.update(dict.fromkeys(bigrams(list(toks)), self.w.keyword_bigram))
+        pairs = bigrams(list(toks)) if len(toks) > 1 else []
+        feats.update(dict.fromkeys(pairs, self.w.keyword_bigram))
+        found = [self.index.vocab.get(f) for f in dict.fromkeys(pairs or toks)]
+        clause = () if None in found else tuple(c for c in found if c is not None)
         parsed = (
             (f'"{kw.strip()}"', " " + " ".join(toks) + " ", toks, frozenset(toks)),
             feats,
+            clause,
         )
         _put(self._keywords, kw, parsed, _CACHE_MAX)
         return parsed
@@ -591,29 +621,30 @@ class Selector:
         """(queries, papers) bool: papers with a keyword phrase or a description word of
         the query, which ``_reasons`` will name (``_score_rows`` adds the categories).
 
-        One sparse product counts each clause's columns per paper: a clause holds when
-        the paper has all of them. A keyword of 3+ words is taken as its adjacent pairs,
-        which a paper can hold apart (rare: ``_assemble`` drops such a pick)."""
-        m = len(queries)
-        sizes = [len(c) for q in queries for c in q.clauses]
-        if not sizes:
-            return np.zeros((m, self.n), dtype=bool)
+        One sparse product finds the papers with any of each query's ``any_of`` columns;
+        a second, for the few keywords of 3+ words, counts each one's pairs per paper.
+        Those pairs can be present apart: ``_assemble`` checks such candidates one by one
+        (``_Query.loose``) before picking them."""
+        m, vocab = len(queries), len(self.index.vocab)
         chain = itertools.chain.from_iterable
-        n_clauses = len(sizes)
-        cols = np.fromiter(chain(chain(q.clauses) for q in queries), np.int64, sum(sizes))
-        kmat = sparse.csr_matrix(
-            (np.ones(len(cols), dtype=np.float32), cols, np.r_[0, np.cumsum(sizes)]),
-            shape=(n_clauses, len(self.index.vocab)),
+        lens = [len(q.any_of) for q in queries]
+        cols = np.fromiter(chain(q.any_of for q in queries), np.int64, sum(lens))
+        anyof = sparse.csr_matrix(
+            (np.ones(len(cols), dtype=np.float32), cols, np.r_[0, np.cumsum(lens)]),
+            shape=(m, vocab),
         )
-        counts = (kmat @ self._present_t).tocsr()  # (clauses, papers): columns held
-        rows = np.repeat(np.arange(n_clauses), np.diff(counts.indptr))
-        counts.data = (counts.data >= np.array(sizes, dtype=np.float32)[rows]).astype(np.float32)
-        owner = np.repeat(np.arange(m), [len(q.clauses) for q in queries])
-        clause_of = sparse.csr_matrix(  # (queries, clauses): 1 where the query has it
-            (np.ones(n_clauses, dtype=np.float32), (owner, np.arange(n_clauses))),
-            shape=(m, n_clauses),
-        )
-        return np.asarray((clause_of @ counts).toarray() > 0)
+        out = np.asarray((anyof @ self._present_t).toarray() > 0)
+        owner = [i for i, q in enumerate(queries) for _ in q.clauses]
+        if owner:
+            sizes = [len(c) for q in queries for c in q.clauses]
+            cols = np.fromiter(chain(chain(q.clauses) for q in queries), np.int64, sum(sizes))
+            kmat = sparse.csr_matrix(
+                (np.ones(len(cols), dtype=np.float32), cols, np.r_[0, np.cumsum(sizes)]),
+                shape=(len(sizes), vocab),
+            )
+            held = (kmat @ self._present_t).toarray() >= np.array(sizes)[:, None]
+            np.logical_or.at(out, np.array(owner), held)
+        return out
 
     def _query_matrix(self, queries: list[_Query]) -> sparse.csr_matrix:
         """Queries as rows over the vocabulary, each divided by its best possible score.
@@ -837,7 +868,7 @@ class Selector:
                 for term in row.interest.exclude:
                     bad |= self._phrase_mask(term)
             threshold = max(sub.min_score, 0.0) if not row.trending or row.query else 0.0
-            iters.append((r, self._candidates(row, row_scores[r], bad, threshold, delta)))
+            iters.append((r, self._offers(row, row_scores[r], bad, threshold, delta)))
         if len(iters) == 1:  # one section: its best papers in order, up to its quota
             r, it = iters[0]
             quota = rows[r].interest.max_papers
@@ -871,7 +902,7 @@ class Selector:
 
         if not picked:
             any_scored = any(
-                next(self._candidates(row, row_scores[r], blocked, 0.0, delta), None)
+                next(self._offers(row, row_scores[r], blocked, 0.0, delta), None)
                 for r, row in enumerate(rows)
             )
             if not any_scored and not any(row.interest.authors for row in rows):
@@ -900,8 +931,6 @@ class Selector:
                         reasons.append("category " + ", ".join(hit))
             else:
                 reasons += self._reasons(row, doc, delta)
-            if not reasons:  # (a phrase of 3+ words with its pairs apart: see _explainable)
-                continue
             score = round(score, 4) if 0.0 <= score <= 1.0 else min(max(score, 0.0), 1.0)
             per_row[r].append(Pick(papers[doc], score, row.name, tuple(reasons)))
         sections = tuple(
@@ -988,6 +1017,22 @@ class Selector:
         if delta is not None:
             s = np.where(s > 0, np.maximum(s + delta, 1e-6), 0.0)
         return np.minimum(s, 1.0)
+
+    def _offers(
+        self,
+        row: _Row,
+        got: tuple[_Scored, int] | None,
+        bad: np.ndarray,
+        threshold: float,
+        delta: np.ndarray | None,
+    ) -> Iterator[tuple[int, float]]:
+        """``_candidates``; for a query whose ``_explainable`` mask can hold without a
+        reason (``_Query.loose``), only the papers that get one (``_reasons``)."""
+        found = self._candidates(row, got, bad, threshold, delta)
+        q = row.query
+        if q is None or not q.loose or self.semantic is not None:
+            return found
+        return (item for item in found if self._reasons(row, item[0], delta))
 
     def _matched_once(self, q: _Query, doc: int) -> str:
         """``_matched``, computed once per query and paper (kept on the query)."""
