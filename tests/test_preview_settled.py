@@ -9,12 +9,11 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_support import run_cli
 
 from newsletter.store import Store
 
@@ -22,15 +21,7 @@ ME, YOU = "me@example.org", "you@example.org"
 
 
 def cli(*args: str, cwd: Path, config: str = "subscribers.yaml") -> subprocess.CompletedProcess:
-    env = {**os.environ, "NEWSLETTER_SECRET_KEY": "test-secret"}
-    env.pop("NEWSLETTER_CONFIG", None)
-    return subprocess.run(
-        [sys.executable, "-m", "newsletter", "--config", config, *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        timeout=120,
-    )
+    return run_cli("--config", config, *args, cwd=cwd, text=False)
 
 
 @pytest.fixture()

@@ -7,13 +7,12 @@ RCPT with 550 for the addresses it is told to refuse.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_support import run_cli
 from smtp_support import Faults, SmtpServer
 
 from newsletter.store import Store
@@ -22,16 +21,7 @@ BAD, GOOD, GONE = "bad@example.org", "good@example.org", "gone@example.org"
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "NEWSLETTER_SECRET_KEY": "test-secret"}
-    env.pop("NEWSLETTER_CONFIG", None)
-    return subprocess.run(
-        [sys.executable, "-m", "newsletter", "--config", "subscribers.yaml", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_cli("--config", "subscribers.yaml", *args, cwd=cwd)
 
 
 @pytest.fixture()
