@@ -558,7 +558,8 @@ def run(c: Ctx, once: bool) -> None:
         for line in summarise_missed(report.missed_new):  # each once: an earlier run said it
             click.echo(f"  skipped      {line}")
         if not report.outcomes:
-            click.echo("No edition is due now.")
+            if not c.quiet:  # (-q in cron: a pass with nothing to do prints nothing)
+                click.echo("No edition is due now.")
         else:
             click.echo(_summary(report.outcomes))
         if report.aborted:

@@ -168,6 +168,8 @@ def test_run_once_reports_a_skipped_edition_once(
         assert code == 0, err
         assert out == "No edition is due now.\n"
         assert "skipped" not in err
+    code, out, err = run(capsys, "-q", "-c", str(cfg), "run", "--once")
+    assert (code, out, err) == (0, "", "")  # -q in cron: nothing to do, nothing printed
 
 
 # -- 4. bad arguments exit 2, one Error: line -----------------------------------------------
