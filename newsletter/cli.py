@@ -518,7 +518,7 @@ def send(
         if not no_fetch and day is None:
             pipe.fetch(now=now, only_stale=True)
             now = utcnow()
-        refs = _edition_refs(pipe, subs, now, day)
+        refs = [pipe.edition_ref(sub, now=now, on_date=day) for sub in subs]  # (date checked)
         step, done = _printer(len(refs))
         try:
             outcomes = pipe.send(

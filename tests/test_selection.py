@@ -8,6 +8,7 @@ import subprocess
 import sys
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -409,25 +410,28 @@ def test_default_path_does_not_import_torch() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_real_arxiv_day_quantum_profile(shared_data) -> None:
+def _arxiv_day(shared_data: Path, kinds: tuple[str, ...] | None = ("new", "cross")) -> list[Paper]:
+    """The 2024-11-28 all-archives arXiv day as Papers (``kinds``: announce types kept;
+    None keeps all 1,504 items)."""
     import re
 
     import feedparser
 
     feed = feedparser.parse(str(shared_data / "feeds" / "arxiv_rss_all-archives_2024-11-28.xml"))
-    papers = []
-    for e in feed.entries:
-        if e.get("arxiv_announce_type") not in ("new", "cross"):
-            continue
-        abstract = e.summary.split("Abstract:", 1)[-1]
-        papers.append(
-            paper(
-                re.sub(r"v\d+$", "", e.id.rsplit(":", 1)[-1]),
-                e.title,
-                abstract,
-                categories=tuple(t["term"] for t in e.tags),
-            )
+    return [
+        paper(
+            re.sub(r"v\d+$", "", e.id.rsplit(":", 1)[-1]),
+            e.title,
+            e.summary.split("Abstract:", 1)[-1],
+            categories=tuple(t["term"] for t in e.tags),
         )
+        for e in feed.entries
+        if kinds is None or e.get("arxiv_announce_type") in kinds
+    ]
+
+
+def test_real_arxiv_day_quantum_profile(shared_data) -> None:
+    papers = _arxiv_day(shared_data)
     assert len(papers) == 935
     d = Selector(papers).select(
         sub(
@@ -498,15 +502,8 @@ def test_a_phrase_whose_word_pairs_stand_apart_neither_takes_a_slot_nor_empties_
 def test_every_pick_has_a_reason_on_a_real_arxiv_day(shared_data) -> None:
     """Keyword-only interests (the case that filled digests with unexplained papers)
     over the 1,504-item day: no pick without a reason, and full digests remain."""
-    import re
-
-    import feedparser
-
-    feed = feedparser.parse(str(shared_data / "feeds" / "arxiv_rss_all-archives_2024-11-28.xml"))
-    papers = [
-        paper(re.sub(r"v\d+$", "", e.id.rsplit(":", 1)[-1]), e.title, e.summary)
-        for e in feed.entries
-    ]
+    papers = _arxiv_day(shared_data, kinds=None)
+    assert len(papers) == 1504
     sel = Selector(papers)
     phrases = [
         ("large language models", "hallucination"),
