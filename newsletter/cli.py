@@ -478,7 +478,9 @@ def _summary(outcomes: list[Outcome]) -> str:
     metavar="YYYY-MM-DD",
     help="Send the edition of this local date (replayed from stored papers).",
 )
-@click.option("--dry-run", is_flag=True, help="Compose everything, send and record nothing.")
+@click.option(
+    "--dry-run", is_flag=True, help="Compose what would be sent; send and record nothing."
+)
 @click.option("--no-fetch", is_flag=True, help="Do not fetch stale sources first.")
 @click.option(
     "--retry-failed",

@@ -667,7 +667,9 @@ class Pipeline:
                     )
                 )
                 continue
-            if existing and existing.state == FAILED and not dry_run:
+            # (A dry run shows what this send would do: without --retry-failed it
+            # would not resend a failed edition either.)
+            if existing and existing.state == FAILED and not retry_failed:
                 report(
                     Outcome(
                         email,

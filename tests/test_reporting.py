@@ -15,7 +15,7 @@ from test_scheduler import FORECAST, _daemon, sub, utc, write_feed
 
 from newsletter.cli import main
 from newsletter.pipeline import O_STOPPED
-from newsletter.store import PENDING, SENT, Store
+from newsletter.store import FAILED, PENDING, SENT, Store
 
 GOOD, BAD = "good@example.org", "bad@example.org"
 
@@ -144,6 +144,19 @@ def test_an_earlier_failure_is_reported_as_such_and_not_as_this_runs(
             assert "0 sent, 1 already sent, 0 empty, 0 failed, 0 to retry" in summary
             assert summary.endswith(", 1 failed earlier (not resent; send --retry-failed resends)")
             assert "Error" not in err
+        assert [r.rcpt_tos for r in server.received] == [(GOOD,)]
+
+        # A dry run shows what that send would do: not resent, unless --retry-failed.
+        code, out, _ = run(capsys, "-c", str(cfg), "send", "--dry-run")
+        assert code == 0
+        (line,) = [ln for ln in out.splitlines() if BAD in ln]
+        assert line.split()[:2] == ["not", "resent"]
+        code, out, _ = run(capsys, "-c", str(cfg), "send", "--dry-run", "--retry-failed")
+        assert code == 0
+        (line,) = [ln for ln in out.splitlines() if BAD in ln]
+        assert line.split()[:2] == ["dry", "run"] and " 2 papers " in line
+        with Store(tmp_path / "state.db") as store:  # the dry runs changed nothing
+            assert [d.state for d in store.deliveries() if d.subscriber == BAD] == [FAILED]
         assert [r.rcpt_tos for r in server.received] == [(GOOD,)]
 
         # --retry-failed sends it again: a new 550 is this run's failure again.
