@@ -368,7 +368,7 @@ def preview(
 
 def _serve_preview(c: Ctx, email: str, day: date | None, port: int) -> None:
     """``preview --serve``: re-read the config and templates whenever one changes."""
-    from .preview import PreviewServer, watch_files
+    from .preview import PreviewServer, settled_edition, watch_files
     from .render import Renderer
 
     path = config_path(c.config_arg)
@@ -383,12 +383,15 @@ def _serve_preview(c: Ctx, email: str, day: date | None, port: int) -> None:
             pipe._renderer = renderer
             sub = pipe.subscribers(email)[0]
             ref = pipe.edition_ref(sub, now=utcnow(), on_date=day)
-            return pipe.render(next(iter(pipe.digests([ref]))))
+            ref, notice = settled_edition(store, ref)  # as plain preview: sent? say so
+            return pipe.render(next(iter(pipe.digests([ref])))), notice
 
     def watched() -> tuple[Path, ...]:
         return watch_files(state.get("templates"), path)
 
     with PreviewServer(build, watched, port=port) as server:
+        if server.notice:
+            click.echo(f"Note: {server.notice}", err=True)
         click.echo(f"Serving the preview of {email} at {server.url} (Ctrl-C to stop)")
         with contextlib.suppress(KeyboardInterrupt):
             server.serve_forever()

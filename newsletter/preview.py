@@ -167,11 +167,12 @@ _PAGE = """<!doctype html>
 body {{ margin: 0; font: 15px/1.5 system-ui, sans-serif; background: #e9ebef; color: #1f2328; }}
 header {{ padding: 12px 20px; background: #fff; border-bottom: 1px solid #d0d7de; }}
 header p {{ margin: 2px 0; }} .muted {{ color: #57606a; }}
+.notice {{ color: #7d4e00; background: #fff8c5; padding: 4px 8px; border-radius: 4px; }}
 pre.error {{ margin: 20px; padding: 16px; background: #fff1f0; color: #82071e;
   border: 1px solid #ffb3b8; white-space: pre-wrap; }}
 iframe {{ display: block; width: 100%; height: calc(100vh - 90px); border: 0; background: #fff; }}
 </style></head><body>
-<header><p><strong>{subject}</strong></p>
+<header><p><strong>{subject}</strong></p>{notice}
 <p class="muted">{preheader} · <a href="/email.html" target="_blank">HTML</a> ·
 <a href="/email.txt" target="_blank">Text</a> · re-renders when a template or the config
 changes</p></header>
@@ -190,11 +191,15 @@ setInterval(async () => {{
 
 
 class PreviewServer:
-    """A tiny localhost server for ``preview --serve``; re-renders when watched files change."""
+    """A tiny localhost server for ``preview --serve``; re-renders when watched files change.
+
+    ``build`` returns the email, or (the email, a notice to show above it: the
+    ``settled_edition`` note that ``send`` would send nothing, say).
+    """
 
     def __init__(
         self,
-        build: Callable[[], RenderedEmail],
+        build: Callable[[], RenderedEmail | tuple[RenderedEmail, str | None]],
         watch: Iterable[Path] | Callable[[], Iterable[Path]] = (),
         *,
         host: str = "127.0.0.1",
@@ -206,6 +211,7 @@ class PreviewServer:
         self._stamp: tuple[tuple[str, int, int], ...] | None = None
         self.version = 0
         self.email: RenderedEmail | None = None
+        self.notice: str | None = None
         self.error: str | None = None
         self._thread: threading.Thread | None = None
         self.refresh()
@@ -245,20 +251,21 @@ class PreviewServer:
                 return False
             self._stamp = stamp
             try:
-                email = self._build()
+                built = self._build()
+                email, notice = built if isinstance(built, tuple) else (built, None)
             except NewsletterError as err:
                 self.error = str(err)
             except Exception as err:  # a preview must survive a half-edited template
                 self.error = f"{type(err).__name__}: {err}"
             else:
-                self.email, self.error = email, None
+                self.email, self.notice, self.error = email, notice, None
             self.version += 1
             return True
 
     def _handle(self, req: BaseHTTPRequestHandler) -> None:
         path = req.path.split("?", 1)[0]
         self.refresh()
-        email, error = self.email, self.error
+        email, notice, error = self.email, self.notice, self.error
         if path == "/version":
             self._send(req, 200, "text/plain", str(self.version))
         elif path == "/email.html":
@@ -275,7 +282,12 @@ class PreviewServer:
             body = json.dumps(
                 {"error": error}
                 if error or email is None
-                else {"subject": email.subject, "preheader": email.preheader, "text": email.text}
+                else {
+                    "subject": email.subject,
+                    "preheader": email.preheader,
+                    "text": email.text,
+                    "notice": notice,
+                }
             )
             self._send(req, 500 if error else 200, "application/json", body)
         elif path == "/":
@@ -287,6 +299,7 @@ class PreviewServer:
                 body = f'<iframe src="/email.html?v={self.version}" title="email"></iframe>'
             page = _PAGE.format(
                 subject=html.escape(subject),
+                notice=f'\n<p class="notice">{html.escape(notice)}</p>' if notice else "",
                 preheader=html.escape(preheader),
                 body=body,
                 version=self.version,

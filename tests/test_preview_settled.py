@@ -128,3 +128,60 @@ def test_default_html_goes_beside_the_config_and_output_stays_relative_to_cwd(
         "preview", "-s", ME, "--output", "mine.html", cwd=elsewhere, config="../subscribers.yaml"
     )
     assert out.returncode == 0 and (elsewhere / "mine.html").is_file()
+
+
+def test_preview_serve_shows_the_already_sent_note(workdir: Path) -> None:
+    """``preview --serve`` says what plain ``preview`` says, and shows what was sent."""
+    import os
+    import socket
+    import sys
+    import time
+    import urllib.request
+
+    assert cli("send", "--no-fetch", "-s", ME, cwd=workdir).returncode == 0
+    with Store(workdir / "var" / "state.db") as store:
+        (row,) = store.deliveries(subscriber=ME)
+    with socket.socket() as probe:  # a free port (the server binds it right after)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "NEWSLETTER_SECRET_KEY": "test-secret"}
+    env.pop("NEWSLETTER_CONFIG", None)
+    args = ["--config", "subscribers.yaml", "preview", "-s", ME, "--serve", str(port)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", *args],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        serving = proc.stdout.readline()  # printed once the server is listening
+        assert serving.startswith(f"Serving the preview of {ME} at http://127.0.0.1:{port}/")
+        url = f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(url + "email.json", timeout=10) as resp:
+                    shown = json.loads(resp.read())
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        assert shown["notice"].startswith(f"edition {row.edition} was already sent to {ME}")
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            page = resp.read().decode()
+        assert '<p class="notice">edition ' in page
+        assert "&#x27;send&#x27; would send nothing" in page
+        with urllib.request.urlopen(url + "email.txt", timeout=10) as resp:
+            text = resp.read().decode()
+        with Store(workdir / "var" / "state.db") as store:  # the papers that were sent
+            titles = [p.title for pid in row.paper_ids if (p := store.get_paper(pid))]
+        flat = " ".join(text.split())  # (titles are wrapped at 78 columns)
+        assert len(titles) == 4 and all(" ".join(t.split()) in flat for t in titles)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert f"Note: edition {row.edition} was already sent to {ME}" in err
