@@ -702,6 +702,19 @@ def test_a_truncated_body_without_xml_declaration_gives_the_files_own_line(
     assert "(XML error at line 3, column 29: unclosed token)" in result.warnings[0]
 
 
+@pytest.mark.parametrize("lines", [1, 3])
+def test_a_truncated_body_with_a_declaration_on_several_lines_gives_the_files_own_line(
+    lines: int,
+) -> None:
+    # feedparser replaces the declaration with one on a single line; the line reported
+    # is still the file's.
+    decl = b"<?xml" + b"\n" * (lines - 1) + b' version="1.0" encoding="utf-8"?>\n'
+    body = decl + b"<rss><channel><item><title>x</tit"
+    result = parse_bytes(src("s", "feed", "cut.xml"), body)
+    line = body.count(b"\n") + 1
+    assert f"(XML error at line {line}, column 29: unclosed token)" in result.warnings[0]
+
+
 def test_the_fetch_table_says_partial_for_a_truncated_feed(feeds: Path, tmp_path: Path) -> None:
     from click.testing import CliRunner
 

@@ -87,11 +87,16 @@ MALFORMED = "malformed feed"  # how every malformed-XML message starts
 
 def _added_lines(body: bytes) -> int:
     """Lines feedparser put in front of ``body`` before parsing: it adds an XML
-    declaration line to an 8-bit body that does not start with one."""
+    declaration line to an 8-bit body that does not start with one, and replaces one
+    that does with a declaration on one line (fewer lines, if the file's took several:
+    a negative count)."""
     head = body.removeprefix(b"\xef\xbb\xbf")
     if head[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in head[:4]:
         return 0  # UTF-16/32: not worth guessing
-    return 0 if head.startswith(b"<?xml") else 1
+    if not head.startswith(b"<?xml"):
+        return 1
+    end = head.find(b">")  # (feedparser's declaration pattern: "<?xml", then up to ">")
+    return -head.count(b"\n", 0, end) if end > 0 else 0
 
 
 def _bozo_reason(problem: Any, added_lines: int = 0) -> str:
