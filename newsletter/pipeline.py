@@ -32,7 +32,10 @@ from .models import (
     DeliveryResult,
     Digest,
     OutgoingMessage,
+    Paper,
+    Pick,
     RenderedEmail,
+    Section,
     SourceReport,
     Subscriber,
 )
@@ -198,6 +201,37 @@ def ahead(items: Iterator[_T], depth: int, batch: int = 1) -> Iterator[_T]:
     finally:
         stop.set()
         thread.join()
+
+
+REPLAY_SECTION = "Also in this edition"
+
+
+def _replaying(sub: Subscriber, papers: int) -> Subscriber:
+    """``sub`` as selected for a replayed edition (``EditionRef.replay_ids``): the
+    candidates are exactly the papers the edition held, so none is left out for a limit,
+    a threshold or an exclusion set after it was made."""
+    return replace(
+        sub,
+        max_papers=max(sub.max_papers, papers),
+        min_score=0.0,
+        exclude=(),
+        interests=tuple(replace(i, max_papers=None, exclude=()) for i in sub.interests),
+    )
+
+
+def _replayed(digest: Digest, ref: EditionRef, papers: dict[str, Paper]) -> Digest:
+    """A replayed edition's digest: the subscriber as configured, and every paper of the
+    edition, the ones today's interests no longer match in a last section of their own."""
+    ids = ref.replay_ids or ()
+    picked = {p.paper.id for p in digest.picks}
+    missing = [pid for pid in ids if pid not in picked and pid in papers]
+    sections = digest.sections
+    if missing:
+        why = ("in this edition when it was made; it matches none of the interests now",)
+        extra = tuple(Pick(papers[pid], 0.0, REPLAY_SECTION, why) for pid in missing)
+        sections = (*sections, Section(REPLAY_SECTION, extra))
+        return replace(digest, subscriber=ref.subscriber, sections=sections, empty_reason=None)
+    return replace(digest, subscriber=ref.subscriber)
 
 
 class Pipeline:
@@ -462,7 +496,10 @@ class Pipeline:
         feedback_papers = [p for pid in voted if (p := store.get_paper(pid))]
         by_edition: dict[tuple[str, date], list[Subscriber]] = {}
         for ref in part:
-            by_edition.setdefault((ref.edition, ref.edition_date), []).append(ref.subscriber)
+            sub = ref.subscriber
+            if ref.replay_ids is not None:  # every paper of the edition, whatever the limits
+                sub = _replaying(sub, len(ref.replay_ids))
+            by_edition.setdefault((ref.edition, ref.edition_date), []).append(sub)
         chosen: dict[tuple[str, str], Digest] = {}
         for (edition, edition_date), subs in by_edition.items():
             digests = selector.select_many(
@@ -478,6 +515,9 @@ class Pipeline:
         from .selection import NO_CANDIDATES
 
         out = [chosen[(ref.subscriber.email, ref.edition)] for ref in part]
+        if replay:
+            papers = {p.id: p for p in selector.papers}
+            out = [_replayed(d, ref, papers) for d, ref in zip(out, part, strict=True)]
         if any(d.empty_reason == NO_CANDIDATES for d in out):
             why = self._why_nothing_new(store)
             if why:

@@ -185,3 +185,38 @@ def test_preview_serve_shows_the_already_sent_note(workdir: Path) -> None:
         proc.terminate()
         _, err = proc.communicate(timeout=30)
     assert f"Note: edition {row.edition} was already sent to {ME}" in err
+
+
+def test_preview_of_a_sent_edition_shows_every_sent_paper_after_the_interests_change(
+    workdir: Path,
+) -> None:
+    """A smaller max_papers, a new exclusion or other keywords after the send: the preview
+    of the sent edition still lists every paper that was sent (the notice says how many)."""
+    assert cli("send", "--no-fetch", "-s", ME, cwd=workdir).returncode == 0
+    with Store(workdir / "var" / "state.db") as store:
+        (row,) = store.deliveries(subscriber=ME)
+        sent = [p for pid in row.paper_ids if (p := store.get_paper(pid))]
+    assert len(sent) == 4
+    config = workdir / "subscribers.yaml"
+    text = config.read_text()
+    # Now: at most 2 papers, and a keyword the sent papers do not all have.
+    first_word = sent[0].title.split()[0].strip(":,.").lower()
+    config.write_text(
+        text.replace(
+            f"  - email: {ME}\n    interests: [{{name: Quantum, keywords: [quantum]}}]",
+            f"  - email: {ME}\n    max_papers: 2\n    exclude: [quantum]\n"
+            f"    interests: [{{name: Quantum, keywords: [{first_word}]}}]",
+        )
+    )
+    assert "max_papers: 2" in config.read_text()
+    shown = cli("preview", "-s", ME, "--format", "json", cwd=workdir)
+    assert shown.returncode == 0, shown.stderr
+    assert "(4 papers, Message-ID" in shown.stderr.decode()
+    papers = json.loads(shown.stdout)["papers"]
+    assert sorted(p["id"] for p in papers) == sorted(row.paper_ids)
+    # Those today's interest does not match are listed in a section of their own, with why.
+    others = [p for p in papers if p["interest"] == "Also in this edition"]
+    assert others and all("matches none of the interests now" in p["reasons"][0] for p in others)
+    eml = cli("preview", "-s", ME, "--format", "eml", cwd=workdir).stdout
+    msg = email.message_from_bytes(eml, policy=email.policy.default)
+    assert msg["Message-ID"] == f"<{row.message_id}>" and "4 papers" in msg["Subject"]
