@@ -21,7 +21,7 @@ import click
 
 from . import __version__
 from .config import Config, config_path, load_config
-from .errors import NewsletterError, SubscriberNotFound
+from .errors import ConfigError, NewsletterError, SubscriberNotFound, TemplateError
 from .models import Digest, Subscriber
 from .pipeline import (
     O_ALREADY,
@@ -116,15 +116,23 @@ def cli(ctx: click.Context, config: str | None, debug: bool, quiet: bool) -> Non
 @pass_ctx
 def validate(c: Ctx, fmt: str) -> None:
     """Check the config (and the templates it uses); print a summary."""
-    config = c.config
     from .render import Renderer
 
-    Renderer(config.templates)  # a broken template is an error now, not mid-send
+    try:
+        config = c.config
+        Renderer(config.templates)  # a broken template is an error now, not mid-send
+    except (ConfigError, TemplateError) as err:
+        if fmt == "json":  # a script asked for JSON: it gets JSON, and the exit code
+            problems = err.problems if isinstance(err, ConfigError) else [str(err)]
+            path = str(config_path(c.config_arg))
+            click.echo(json.dumps({"config": path, "ok": False, "errors": problems}, indent=2))
+        raise
     if fmt == "json":
         click.echo(
             json.dumps(
                 {
                     "config": str(config.path),
+                    "ok": True,
                     "state": config.state,
                     "transport": config.delivery.transport,
                     "sources": [
@@ -599,7 +607,8 @@ def status(c: Ctx, fmt: str) -> None:
         last_s = f"{last['edition']} {last['state']}" if last else "none yet"
         if last and last.get("detail"):
             last_s += f" ({last['detail']})"
-        line = f"  {s['email']:<32} {s['status']:<12} next {s['next_edition']:<25} last {last_s}"
+        nxt = s["next_edition"] or "-"  # None: unsubscribed or suppressed, none will be sent
+        line = f"  {s['email']:<32} {s['status']:<12} next {nxt:<25} last {last_s}"
         click.echo(line.rstrip())
     click.echo("Sources:")
     for src in data["sources"]:

@@ -8,18 +8,28 @@ from zoneinfo import ZoneInfo
 
 from .config import Config
 from .schedule import parse_schedule
-from .store import Store
+from .store import ACTIVE, Store
 
 
 def collect_status(config: Config, store: Store, *, now: datetime) -> dict[str, Any]:
+    """Per subscriber and per source, as ``newsletter status`` shows them.
+
+    Subscribers are the effective ones the scheduler sends to (``Pipeline.subscribers``:
+    the YAML with the preferences saved on the web applied), so ``schedule`` and
+    ``next_edition`` are what will happen. ``next_edition`` is ``None`` for a subscriber
+    who is unsubscribed or suppressed: no edition is sent to them.
+    """
+    from .pipeline import Pipeline
+
     inactive = store.inactive_subscribers()
     subscribers = []
-    for sub in config.subscribers:
-        tz = ZoneInfo(sub.timezone)
-        nxt = parse_schedule(sub.schedule).next(now, tz)
+    for sub in Pipeline(config, store).subscribers():
         rows = store.deliveries(subscriber=sub.email)
         last = max(rows, key=lambda d: (d.edition, d.updated_at or now), default=None)
-        status, reason = inactive.get(sub.email, ("active", None))
+        status, reason = inactive.get(sub.email, (ACTIVE, None))
+        nxt = None
+        if status == ACTIVE:
+            nxt = parse_schedule(sub.schedule).next(now, ZoneInfo(sub.timezone))
         subscribers.append(
             {
                 "email": sub.email,
@@ -27,7 +37,7 @@ def collect_status(config: Config, store: Store, *, now: datetime) -> dict[str, 
                 "status_reason": reason,
                 "schedule": sub.schedule,
                 "timezone": sub.timezone,
-                "next_edition": nxt.isoformat(timespec="minutes"),
+                "next_edition": nxt.isoformat(timespec="minutes") if nxt else None,
                 "last_edition": None
                 if last is None
                 else {

@@ -66,3 +66,35 @@ def test_missing_config_file(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("Error: ") and "nope.yaml" in err and "\n" not in err
+
+
+def test_validate_json_reports_a_bad_config_as_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A script that asked for JSON gets JSON on stdout either way (and the exit code)."""
+    import json
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "state: s.db\nsubscribers:\n  - email: not-an-address\n    interests: [{name: X}]\n"
+        "  - email: b@example.org\n    timezone: Mars/Olympus\n"
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--config", str(bad), "validate", "--format", "json"])
+    assert exit_info.value.code == 2
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert report["ok"] is False and report["config"] == str(bad)
+    assert len(report["errors"]) >= 2
+    assert any("not-an-address" in e for e in report["errors"])
+    assert any("Mars/Olympus" in e for e in report["errors"])
+    assert err.splitlines() == [f"Error: {e}" for e in report["errors"]]
+
+    good = tmp_path / "good.yaml"
+    good.write_text(
+        "state: s.db\nsources: [{name: q, type: feed, url: https://example.org/feed.xml}]\n"
+        "subscribers:\n  - email: a@example.org\n    trending: true\n"
+    )
+    main(["--config", str(good), "validate", "--format", "json"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is True and report["subscribers"][0]["email"] == "a@example.org"
