@@ -490,7 +490,7 @@ def _summary(outcomes: list[Outcome]) -> str:
     help="Send the edition of this local date (replayed from stored papers).",
 )
 @click.option(
-    "--dry-run", is_flag=True, help="Compose what would be sent; send and record nothing."
+    "--dry-run", is_flag=True, help="Compose what would be sent; send and record no delivery."
 )
 @click.option("--no-fetch", is_flag=True, help="Do not fetch stale sources first.")
 @click.option(

@@ -679,8 +679,10 @@ class Pipeline:
             limit = max(1, self.config.delivery.smtp.retries) if smtp else None
             released = self.store.release_stale_claims(limit=limit)
             if retry_failed:
-                for ref in refs:
-                    self.store.reset_failed(ref.subscriber.email, ref.edition)
+                inactive_now = self.store.inactive_subscribers()
+                for ref in refs:  # (not for someone who left: kept failed, not queued)
+                    if ref.subscriber.email not in inactive_now:
+                        self.store.reset_failed(ref.subscriber.email, ref.edition)
             if released:
                 log.warning(
                     "%d message(s) were in flight when a previous run stopped; "

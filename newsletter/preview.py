@@ -164,13 +164,14 @@ _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Preview: {subject}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
-body {{ margin: 0; font: 15px/1.5 system-ui, sans-serif; background: #e9ebef; color: #1f2328; }}
+body {{ margin: 0; font: 15px/1.5 system-ui, sans-serif; background: #e9ebef; color: #1f2328;
+  display: flex; flex-direction: column; height: 100vh; }}
 header {{ padding: 12px 20px; background: #fff; border-bottom: 1px solid #d0d7de; }}
 header p {{ margin: 2px 0; }} .muted {{ color: #57606a; }}
 .notice {{ color: #7d4e00; background: #fff8c5; padding: 4px 8px; border-radius: 4px; }}
 pre.error {{ margin: 20px; padding: 16px; background: #fff1f0; color: #82071e;
   border: 1px solid #ffb3b8; white-space: pre-wrap; }}
-iframe {{ display: block; width: 100%; height: calc(100vh - 90px); border: 0; background: #fff; }}
+iframe {{ display: block; width: 100%; flex: 1; border: 0; background: #fff; }}
 </style></head><body>
 <header><p><strong>{subject}</strong></p>{notice}
 <p class="muted">{preheader} · <a href="/email.html" target="_blank">HTML</a> ·
@@ -254,9 +255,9 @@ class PreviewServer:
                 built = self._build()
                 email, notice = built if isinstance(built, tuple) else (built, None)
             except NewsletterError as err:
-                self.error = str(err)
+                self.error, self.notice = str(err), None
             except Exception as err:  # a preview must survive a half-edited template
-                self.error = f"{type(err).__name__}: {err}"
+                self.error, self.notice = f"{type(err).__name__}: {err}", None
             else:
                 self.email, self.notice, self.error = email, notice, None
             self.version += 1

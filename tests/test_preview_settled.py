@@ -157,6 +157,10 @@ def test_preview_serve_shows_the_already_sent_note(workdir: Path) -> None:
     )
     try:
         assert proc.stdout is not None and proc.stderr is not None
+        import select
+
+        ready, _, _ = select.select([proc.stdout], [], [], 60)  # never hang the suite
+        assert ready, "preview --serve printed nothing within 60 s"
         serving = proc.stdout.readline()  # printed once the server is listening
         assert serving.startswith(f"Serving the preview of {ME} at http://127.0.0.1:{port}/")
         url = f"http://127.0.0.1:{port}/"

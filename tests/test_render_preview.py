@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -128,3 +129,29 @@ def test_server_port_in_use_is_a_clear_error() -> None:
         port = first.httpd.server_address[1]
         with pytest.raises(Exception, match=rf"127.0.0.1:{port}.*--serve PORT"):
             PreviewServer(build, port=port)
+
+
+def test_server_shows_the_builds_notice_escaped_and_drops_it_on_an_error() -> None:
+    email = RenderedEmail("Subject", "<p>mail</p>", "text")
+    answers: list[object] = [(email, "sent <b>already</b> & 'replayed'")]
+
+    def build() -> RenderedEmail | tuple[RenderedEmail, str | None]:
+        answer = answers[-1]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer  # type: ignore[return-value]
+
+    with PreviewServer(build).start() as server:
+        page = _get(server.url)[1]
+        shown = '<p class="notice">sent &lt;b&gt;already&lt;/b&gt; &amp; &#x27;replayed&#x27;</p>'
+        assert shown in page
+        assert json.loads(_get(server.url + "email.json")[1])["notice"].startswith("sent <b>")
+        answers.append(ValueError("half-edited template"))
+        server.refresh(force=True)
+        page = _get(server.url)[1]
+        assert "half-edited template" in page and 'class="notice"' not in page
+        answers.append(email)  # a plain email: no notice
+        server.refresh(force=True)
+        page = _get(server.url)[1]
+        assert 'class="notice"' not in page and "<iframe" in page
+        assert json.loads(_get(server.url + "email.json")[1])["notice"] is None

@@ -362,3 +362,25 @@ def test_the_daemon_job_line_counts_editions_that_failed_earlier() -> None:
     line = JobResult("retry", 0.5, outcomes=outcomes).line
     assert "2 edition(s): 1 sent," in line and "0 failed," in line
     assert "; 1 failed earlier (not resent)" in line
+
+
+def test_retry_failed_leaves_a_failed_edition_of_someone_who_left_as_it_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--retry-failed does not queue an unsubscribed reader's failed edition again (it
+    would go out by itself if they came back)."""
+    from newsletter.store import UNSUBSCRIBED
+
+    with SmtpServer() as server:
+        server.faults.rcpt_reject = {BAD}
+        cfg = write_config(tmp_path, (GOOD, BAD), delivery=smtp(server.port))
+        assert run(capsys, "-c", str(cfg), "send")[0] == 1
+        with Store(tmp_path / "state.db") as store:
+            store.set_subscriber_status(BAD, UNSUBSCRIBED, "one-click unsubscribe link")
+        code, out, _ = run(capsys, "-c", str(cfg), "send", "--retry-failed")
+        assert code == 0
+        (line,) = [ln for ln in out.splitlines() if BAD in ln]
+        assert "unsubscribed" in line
+        with Store(tmp_path / "state.db") as store:
+            assert [d.state for d in store.deliveries(subscriber=BAD)] == [FAILED]
+        assert [r.rcpt_tos for r in server.received] == [(GOOD,)]

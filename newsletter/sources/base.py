@@ -96,7 +96,7 @@ def _added_lines(body: bytes) -> int:
     if not head.startswith(b"<?xml"):
         return 1
     end = head.find(b">")  # (feedparser's declaration pattern: "<?xml", then up to ">")
-    return -head.count(b"\n", 0, end) if end > 0 else 0
+    return -head.count(b"\n", 0, end) if end >= 0 else 1  # no ">": a line put in front
 
 
 def _bozo_reason(problem: Any, added_lines: int = 0) -> str:
