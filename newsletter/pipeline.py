@@ -409,6 +409,7 @@ class Pipeline:
                 if (
                     last is not None
                     and self.store.delivery(sub.email, sched.edition_key(last)) is None
+                    and not self._covered_since(sub.email, last)
                 ):
                     missed.append(
                         f"{sub.email}: edition {sched.edition_key(last)} skipped: its time "
@@ -424,6 +425,15 @@ class Pipeline:
                 max_seq = self.store.max_seq()
             due.append(self._ref(sub, edition, fire.date(), now, max_seq))
         return due, missed
+
+    def _covered_since(self, email: str, fire: datetime) -> bool:
+        """Whether an edition made after ``fire`` (under an earlier schedule, say) already
+        covers its papers: then the edition of ``fire`` was not missed."""
+        last = self.store.last_sent(email)
+        if last is None:
+            return False
+        made = last.cutoff or last.updated_at
+        return made is not None and made >= fire
 
     # -- selection ----------------------------------------------------------------
 

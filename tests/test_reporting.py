@@ -384,3 +384,23 @@ def test_retry_failed_leaves_a_failed_edition_of_someone_who_left_as_it_is(
         with Store(tmp_path / "state.db") as store:
             assert [d.state for d in store.deliveries(subscriber=BAD)] == [FAILED]
         assert [r.rcpt_tos for r in server.received] == [(GOOD,)]
+
+
+def test_run_once_does_not_call_an_edition_skipped_when_a_later_one_was_sent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After a schedule change, the new schedule's last time can lie before the edition
+    the reader just got: that edition covered its papers; nothing was skipped."""
+    now = datetime.now(UTC)
+    hour_ago, two_days_ago = now - timedelta(hours=1), now - timedelta(days=2)
+    cfg = write_config(tmp_path, schedule=f"daily {hour_ago:%H:%M}")
+    code, out, err = run(capsys, "-c", str(cfg), "run", "--once")
+    assert code == 0, err
+    assert f"sent         {GOOD}" in out or f"empty        {GOOD}" in out, out
+    weekly = f"weekly {two_days_ago:%a}".lower() + f" {two_days_ago:%H:%M}"
+    cfg.write_text(cfg.read_text().replace(f"daily {hour_ago:%H:%M}", weekly))
+    assert weekly in cfg.read_text()
+    code, out, err = run(capsys, "-c", str(cfg), "run", "--once")
+    assert code == 0, err
+    assert "skipped" not in out and "skipped" not in err
+    assert out == "No edition is due now.\n"
