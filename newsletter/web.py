@@ -472,13 +472,15 @@ async def feedback(ctx: _Ctx, request: Request) -> Response:
     if recorded:
         form = await _form(request)
         _check_csrf(ctx, request, form, sub.email, "feedback")
-        if paper is None:  # (the paper id of a link is not signed: only known papers count)
-            raise _Refused(
-                404,
-                "Paper not found",
-                "This paper is not in the newsletter's records, so nothing was recorded. "
-                "Use the links under a paper in your latest digest.",
-            )
+    if paper is None:  # (the paper id of a link is not signed: only known papers count)
+        # (asked on GET too: no button for a vote that could not be recorded)
+        raise _Refused(
+            404,
+            "Paper not found",
+            "This paper is not in the newsletter's records (a damaged or very old link?), "
+            "so nothing was recorded. Use the links under a paper in your latest digest.",
+        )
+    if recorded:
         # Idempotent: the same vote twice is one vote; another vote replaces it.
         await run_in_threadpool(ctx.store.set_feedback, sub.email, paper_id, vote)
     current = (await run_in_threadpool(ctx.store.feedback, sub.email)).get(paper_id)

@@ -358,7 +358,7 @@ def test_feedback_get_only_asks(live: Live, client: httpx.Client) -> None:
     assert "Mark as more like this?" in client.get(live.links.feedback("2411.00001", 1)).text
     assert live.store.feedback(ALICE.email) == {}
     # HEAD (link checkers) records nothing either.
-    assert client.head(live.links.feedback("2411.00002", 1)).status_code == 200
+    assert client.head(live.links.feedback("2411.00001", -1)).status_code == 200
     assert live.store.feedback(ALICE.email) == {}
 
 
@@ -383,6 +383,7 @@ def test_feedback_button_records_idempotent_and_undoable(live: Live, client: htt
 
 
 def test_feedback_post_without_csrf_records_nothing(live: Live, client: httpx.Client) -> None:
+    live.store.upsert_papers([Paper(id="2411.00005", title="A paper")])
     more = live.links.feedback("2411.00005", 1)
     page = client.get(more)
     token = hidden(page.text, "csrf")
@@ -439,9 +440,13 @@ def test_feedback_for_a_paper_not_in_the_store_records_nothing(
 ) -> None:
     """The paper id of a link is not signed, so a vote counts only for a known paper."""
     made_up = live.links.feedback("not-a-paper-we-sent", 1)
-    page = client.get(made_up)
-    assert page.status_code == 200  # asking is harmless
-    r = client.post(made_up, data={"csrf": hidden(page.text, "csrf")})
+    page = client.get(made_up)  # no button to confirm a vote that cannot be recorded
+    assert page.status_code == 404 and "Paper not found" in page.text
+    assert "csrf" not in page.text
+    live.store.upsert_papers([Paper(id="2411.00004", title="A paper we sent")])
+    known = client.get(live.links.feedback("2411.00004", 1))  # a valid form of this reader
+    assert known.status_code == 200
+    r = client.post(made_up, data={"csrf": hidden(known.text, "csrf")})
     assert r.status_code == 404 and "nothing was recorded" in r.text
     assert live.store.feedback(ALICE.email) == {}
 
