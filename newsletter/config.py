@@ -24,6 +24,7 @@ import yaml
 
 from .errors import ConfigError
 from .models import Interest, Subscriber
+from .prefs import is_category  # the web form's check: one rule for both
 from .schedule import parse_fetch_schedule, parse_interval, parse_schedule
 
 DEFAULT_CONFIG = "subscribers.yaml"
@@ -328,6 +329,10 @@ def _one_of(word: str, choices: Sequence[str]) -> str:
     return f"(use one of {', '.join(choices)})"
 
 
+# Source types whose papers carry arXiv category codes only (or none at all).
+_ARXIV_CODE_TYPES = ("arxiv", "hf_daily")
+
+
 @lru_cache(maxsize=1)
 def _time_zones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
@@ -376,6 +381,7 @@ class _Loader:
         self.secrets = secrets  # False: a secret missing from the environment only warns
         self.problems: list[tuple[int, str]] = []
         self.warnings: list[tuple[int, str]] = []
+        self.tag_sources: tuple[str, ...] = ()  # sources whose categories may be free-form
 
     # -- reporting ----------------------------------------------------------------
     def _where(self, line: int) -> str:
@@ -655,6 +661,43 @@ class _Loader:
             return default
         return value
 
+    def check_categories(self, node: yaml.Node | None, path: str) -> None:
+        """Each category is an arXiv code or pattern, as the web preferences form requires.
+
+        One that is not can only match a tag of a ``feed``/``jsonfeed``/``arxiv_api`` source
+        (free-form tags such as "Neuroscience", ACM classes): with such a source it is a
+        warning, without one it never matches anything and is a problem.
+        """
+        if not isinstance(node, yaml.SequenceNode):
+            return  # texts() reported it
+        for j, item in enumerate(node.value):
+            if not isinstance(item, yaml.ScalarNode) or item.tag == _BOOL:
+                continue  # texts() reported it
+            value = str(item.value).strip()
+            if not value or _CONTROL_RE.search(value) or is_category(value):
+                continue
+            hint = "use e.g. cs.CL, hep-th or cs.*"
+            if "," in value:
+                hint += ", one code per list item: [cs.LG, stat.ML]"
+            elif " " in value:
+                hint += "; a code has no spaces"
+            where = _join(path, j)
+            if self.tag_sources:
+                names = ", ".join(f"'{n}'" for n in self.tag_sources)
+                self.warn(
+                    item,
+                    where,
+                    f"category '{_show(value)}' is not an arXiv code ({hint}); "
+                    f"it can only match a tag of the source(s) {names}",
+                )
+            else:
+                self.problem(
+                    item,
+                    where,
+                    f"category '{_show(value)}' is not an arXiv code, so it never matches "
+                    f"(the sources carry arXiv codes only; {hint})",
+                )
+
     def fetch_schedule(self, node: yaml.Node | None, path: str, default: str | None) -> str | None:
         """An interval (``every 60m``) or a schedule/cron line, as the daemon reads it."""
         if node is None:
@@ -707,6 +750,7 @@ class _Loader:
         web = self.web(top.get("web"))
         delivery = self.delivery(top.get("delivery"))
         sources = self.sources(top)
+        self.tag_sources = tuple(s.name for s in sources if s.type not in _ARXIV_CODE_TYPES)
         subscribers = self.subscribers(top, defaults)
         return Config(
             path=Path(self.display),
@@ -1206,6 +1250,7 @@ class _Loader:
                 m.get("keywords"), f"{ipath}.keywords", "[time series, forecasting]"
             )
             categories = self.texts(m.get("categories"), f"{ipath}.categories", "[cs.LG, stat.ML]")
+            self.check_categories(m.get("categories"), f"{ipath}.categories")
             authors = self.texts(m.get("authors"), f"{ipath}.authors", "[Yoshua Bengio]")
             trending = self.boolean(m.get("trending"), f"{ipath}.trending", False)
             given = any(m.has(k) for k in ("description", "keywords", "categories", "authors"))

@@ -47,6 +47,14 @@ LIST_FIELDS = ("keywords", "categories", "authors", "exclude")
 
 # arXiv-style codes (cs.CL, math.AP, hep-th, q-bio.NC, astro-ph.CO) and wildcards (cs.*).
 _CATEGORY = re.compile(r"^[A-Za-z][A-Za-z-]*(\.([A-Za-z][A-Za-z-]*|\*))?$|^\*$")
+# fnmatch patterns over code characters (quant-*, cs.C*): the selector matches them too.
+_CATEGORY_GLOB = re.compile(r"[A-Za-z0-9.*?\[\]!-]*[*?\[][A-Za-z0-9.*?\[\]!-]*")
+
+
+def is_category(value: str) -> bool:
+    """An arXiv code (cs.CL, hep-th), archive wildcard (cs.*) or a glob over code
+    characters (quant-*): what the web form and the config accept as a category."""
+    return bool(_CATEGORY.match(value) or _CATEGORY_GLOB.fullmatch(value))
 
 
 def _clean_list(value: Any) -> tuple[str, ...] | None:
@@ -152,7 +160,7 @@ def _validate_interest(
                 problems.append(f"{where}: {key} item '{v[:30]}...' is too long")
         if key == "categories":
             for v in values:
-                if not _CATEGORY.match(v):
+                if not is_category(v):
                     problems.append(
                         f"{where}: category '{v}' is not an arXiv code "
                         "(use e.g. cs.CL, hep-th or cs.*)"

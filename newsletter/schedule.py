@@ -26,9 +26,34 @@ from zoneinfo import ZoneInfo
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_MONTH_NAMES = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # the most each month has
+# How far ``Schedule.next`` looks. A schedule from ``parse_schedule`` that fires at all
+# fires within 8 years (Feb 29 only: 2096 -> 2104, 2100 is no leap year), since a cron
+# line restricting both day-of-month and day-of-week fires when *either* matches. A
+# ``Schedule`` built with both restricted and "and" semantics (Feb 29 on a Monday) can
+# wait 40 years (the longest gap in the 400-year Gregorian cycle): 41 years covers both.
+NEXT_HORIZON = timedelta(days=41 * 366)
 _SIMPLE = re.compile(
     r"^(?P<kind>daily|weekdays|weekly)\s+(?:(?P<day>[a-z]{3})[a-z]*\s+)?(?P<h>\d{1,2}):(?P<m>\d{2})$"
 )
+
+
+class NeverFires(ValueError):
+    """A schedule that parses but names no date that exists (``0 7 31 2 *``)."""
 
 
 def _field(
@@ -114,14 +139,49 @@ class Schedule:
             last = fire
         return last
 
+    def never_fires(self) -> str | None:
+        """Why no date ever matches (e.g. ``day 31 never comes in February``), or None.
+
+        Exact for the day rule of ``_day_matches``: a month has every weekday, and every
+        day of the year that exists falls on every weekday in some year, so a schedule
+        fires unless none of its (day-of-month, month) pairs exists (Feb 29 exists).
+        """
+        if not (self.minutes and self.hours and self.months and self.weekdays):
+            return "it has no minute, hour, month or weekday to fire at"
+        if self.kind == "cron" and self.dom_restricted and self.dow_restricted:
+            return None  # either field may match, and every month has every weekday
+        if any(d <= _MONTH_DAYS[m - 1] for m in self.months for d in self.monthdays):
+            return None
+        days = sorted(self.monthdays)
+        months = [_MONTH_NAMES[m - 1] for m in sorted(self.months)]
+        what = f"day {days[0]}" if len(days) == 1 else "days " + ", ".join(map(str, days))
+        where = months[0] if len(months) == 1 else ", ".join(months[:-1]) + " or " + months[-1]
+        verb = "never comes" if len(days) == 1 else "never come"
+        return f"{what} {verb} in {where}"
+
     def next(self, now: datetime, tz: ZoneInfo) -> datetime:
-        """The first fire time after ``now``."""
-        span = timedelta(days=2)
-        for _ in range(400):
-            for fire in self.fire_times(now, now + span, tz):
-                return fire
-            now, span = now + span, span * 2
-        raise ValueError(f"schedule '{self.text}' never fires")
+        """The first fire time after ``now``.
+
+        Raises ``ValueError`` (never ``OverflowError``) for a schedule that never fires,
+        or whose next fire time is beyond the search horizon or the year 9999.
+        """
+        why = self.never_fires()
+        if why:
+            raise ValueError(f"schedule '{self.text}' never fires: {why}")
+        start, span = now, timedelta(days=2)
+        try:
+            end = now + NEXT_HORIZON
+            while start < end:
+                stop = min(start + span, end)
+                for fire in self.fire_times(start, stop, tz):
+                    return fire
+                start, span = stop, span * 2
+        except OverflowError:  # within NEXT_HORIZON of the year 9999
+            pass
+        raise ValueError(
+            f"schedule '{self.text}' never fires within {NEXT_HORIZON.days // 365} years "
+            f"of {now:%Y-%m-%d}"
+        )
 
     def edition_key(self, fire: datetime) -> str:
         """The edition a local fire time belongs to."""
@@ -178,6 +238,8 @@ def parse_fetch_schedule(text: str) -> timedelta | Schedule:
         pass
     try:
         return parse_schedule(text)
+    except NeverFires:
+        raise
     except ValueError:
         raw = " ".join(str(text).split())
         raise ValueError(
@@ -217,7 +279,7 @@ def parse_schedule(text: str) -> Schedule:
         except ValueError as err:
             raise ValueError(f"'{raw}' is not a valid cron line ({err})") from None
         weekdays = frozenset((d - 1) % 7 for d in dows)  # to Python's 0 = Monday
-        return Schedule(
+        sched = Schedule(
             raw,
             "cron",
             minutes,
@@ -228,6 +290,13 @@ def parse_schedule(text: str) -> Schedule:
             dom_restricted=fields[2] != "*",
             dow_restricted=fields[4] != "*",
         )
+        why = sched.never_fires()
+        if why:
+            day = min(28 if m == 2 else _MONTH_DAYS[m - 1] for m in months)
+            fix = " ".join([*fields[:2], str(day), *fields[3:]])
+            has = "the month has" if len(months) == 1 else "those months have"
+            raise NeverFires(f"'{raw}' never fires: {why} (use a day-of-month {has}, e.g. '{fix}')")
+        return sched
     raise ValueError(
         f"'{raw}' is not a schedule; use 'daily HH:MM', 'weekdays HH:MM', "
         "'weekly mon HH:MM' or a five-field cron line"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import textwrap
 import xml.etree.ElementTree as ET
@@ -11,6 +12,7 @@ from pathlib import Path
 import feedparser
 import pytest
 import yaml
+from cli_support import run_cli
 
 import newsletter.config as config_module
 from newsletter.config import (
@@ -22,6 +24,7 @@ from newsletter.config import (
     parse_duration,
 )
 from newsletter.errors import ConfigError, NewsletterError
+from newsletter.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "subscribers.example.yaml"
@@ -436,6 +439,38 @@ CASES: list[tuple[str, str, str]] = [
         f"{P}:6: defaults.schedule: 'weekly 09:00' needs a day: weekly mon|tue|...|sun HH:MM",
     ),
     (
+        "schedule-never-fires",
+        SUB + "    trending: true\n    schedule: '0 7 31 2 *'\n",
+        f"{P}:8: subscribers[1].schedule: '0 7 31 2 *' never fires: day 31 never comes in "
+        "February (use a day-of-month the month has, e.g. '0 7 28 2 *')",
+    ),
+    (
+        "defaults-schedule-never-fires",
+        "defaults: {schedule: '0 7 31 4 *'}\n",
+        f"{P}:6: defaults.schedule: '0 7 31 4 *' never fires: day 31 never comes in April "
+        "(use a day-of-month the month has, e.g. '0 7 30 4 *')",
+    ),
+    (
+        "fetch-every-never-fires",
+        "scheduler: {fetch_schedule: '0 * 30 2 *'}\n",
+        f"{P}:6: scheduler.fetch_schedule: '0 * 30 2 *' never fires: day 30 never comes in "
+        "February (use a day-of-month the month has, e.g. '0 * 28 2 *')",
+    ),
+    (
+        "category-with-a-space",
+        SUB + "    interests:\n      - {name: TS, categories: [cs.LG, foo bar]}\n",
+        f"{P}:8: subscribers[1].interests[0].categories[1]: category 'foo bar' is not an "
+        "arXiv code, so it never matches (the sources carry arXiv codes only; use e.g. "
+        "cs.CL, hep-th or cs.*; a code has no spaces)",
+    ),
+    (
+        "categories-in-one-item",
+        SUB + "    interests:\n      - name: TS\n        categories:\n          - cs.LG, stat.ML\n",
+        f"{P}:10: subscribers[1].interests[0].categories[0]: category 'cs.LG, stat.ML' is not "
+        "an arXiv code, so it never matches (the sources carry arXiv codes only; use e.g. "
+        "cs.CL, hep-th or cs.*, one code per list item: [cs.LG, stat.ML])",
+    ),
+    (
         "duplicate-subscriber",
         "  - email: ADA@Example.org\n    trending: true\n",
         f"{P}:6: subscribers[1].email: duplicate subscriber 'ADA@Example.org' "
@@ -775,6 +810,76 @@ def test_plaintext_password_to_a_remote_relay_is_a_warning(in_tmp: Path) -> None
     )
 
 
+def test_categories_checked_like_the_web_form_but_patterns_and_archives_pass(
+    in_tmp: Path,
+) -> None:
+    # arXiv codes, bare archives, archive wildcards and fnmatch globs all match arXiv
+    # categories (selector._cat_match): none is a problem or a warning.
+    good = "[cs.LG, cs, quant-ph, astro-ph.*, cond-mat.stat-mech, q-bio.NC, quant-*, cs.C*, '*']"
+    text = (
+        VALID
+        + f"  - email: bob@example.org\n    interests:\n      - {{name: A, categories: {good}}}\n"
+    )
+    config = load(in_tmp, text)
+    assert config.subscribers[1].interests[0].categories[:3] == ("cs.LG", "cs", "quant-ph")
+    assert config.warnings == ()
+
+
+def test_a_non_arxiv_category_is_a_warning_when_a_feed_source_may_carry_such_tags(
+    in_tmp: Path,
+) -> None:
+    # A generic feed's <category> tags are free text ("Neuroscience", "Machine Learning"),
+    # and selection matches them as written: a legitimate config, so only a warning.
+    text = (
+        VALID.replace("sources:\n", "sources:\n  - {name: journal, type: feed, url: journal.xml}\n")
+        + "  - email: bob@example.org\n    interests:\n"
+        + "      - {name: A, categories: [cs.LG, Machine Learning]}\n"
+    )
+    config = load(in_tmp, text)
+    assert config.subscribers[1].interests[0].categories == ("cs.LG", "Machine Learning")
+    assert config.warnings == (
+        f"{P}:9: subscribers[1].interests[0].categories[1]: category 'Machine Learning' is not "
+        "an arXiv code (use e.g. cs.CL, hep-th or cs.*; a code has no spaces); it can only "
+        "match a tag of the source(s) 'journal'",
+    )
+
+
+NEVER_COMES = """\
+state: var/c2.db
+sources: [{name: q, type: arxiv, url: feed.xml}]
+subscribers:
+  - {email: a@example.org, schedule: "0 7 31 2 *", interests: [{name: Y, keywords: [b]}]}
+  - {email: b@example.org, trending: true}
+"""
+
+
+@pytest.mark.parametrize("command", ["validate", "status"])
+def test_a_schedule_that_never_fires_is_a_config_error_not_a_crash(
+    tmp_path: Path, command: str
+) -> None:
+    # The user report: validate said OK, status/run died with an OverflowError.
+    write(tmp_path, NEVER_COMES, "c2.yaml")
+    proc = run_cli("-c", "c2.yaml", command, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        "Error: c2.yaml:4: subscribers[0].schedule: '0 7 31 2 *' never fires: day 31 never "
+        "comes in February (use a day-of-month the month has, e.g. '0 7 28 2 *')"
+    ]
+
+
+def test_status_survives_a_never_firing_schedule_saved_on_the_web_earlier(tmp_path: Path) -> None:
+    # Preferences saved before the web form checked this: the YAML schedule applies.
+    write(tmp_path, NEVER_COMES.replace('schedule: "0 7 31 2 *", ', ""), "c2.yaml")
+    (tmp_path / "var").mkdir()
+    with Store(tmp_path / "var" / "c2.db") as store:
+        store.set_prefs("a@example.org", {"version": 1, "schedule": "0 7 31 2 *"})
+    proc = run_cli("-c", "c2.yaml", "status", "--format", "json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    subs = {s["email"]: s for s in json.loads(proc.stdout)["subscribers"]}
+    assert subs["a@example.org"]["schedule"] == "daily 07:00"
+    assert subs["a@example.org"]["next_edition"].endswith("T07:00+00:00")
+
+
 # --------------------------------------------------------------------- DKIM
 
 
@@ -1015,3 +1120,19 @@ def test_fetch_intervals_and_cron_lines_are_accepted(in_tmp: Path) -> None:
 def test_constants_match_the_issue() -> None:
     assert SOURCE_TYPES == ("arxiv", "arxiv_api", "hf_daily", "feed", "jsonfeed")
     assert ANNOUNCE_TYPES == ("new", "cross", "replace", "replace-cross")
+
+
+def test_config_and_web_form_accept_the_same_categories() -> None:
+    """One rule for both: codes, archive wildcards and globs over code characters."""
+    from newsletter.prefs import is_category, validate_prefs
+
+    good = ["cs.CL", "hep-th", "cs.*", "quant-*", "cs.C*", "*"]
+    bad = ["foo bar", "cs.LG, stat.ML", "cs/LG", ""]
+    assert [is_category(c) for c in good] == [True] * len(good)
+    assert [is_category(c) for c in bad] == [False] * len(bad)
+    interests = [{"name": "X", "keywords": ["x"], "categories": good}]
+    _, problems = validate_prefs({"interests": interests})
+    assert problems == []
+    interests = [{"name": "X", "keywords": ["x"], "categories": ["foo bar"]}]
+    _, problems = validate_prefs({"interests": interests})
+    assert len(problems) == 1 and "'foo bar' is not an arXiv code" in problems[0]

@@ -7,7 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from newsletter.schedule import parse_fetch_schedule, parse_schedule
+from newsletter.models import Subscriber
+from newsletter.prefs import apply_prefs, validate_prefs
+from newsletter.schedule import NeverFires, Schedule, parse_fetch_schedule, parse_schedule
 
 LONDON = ZoneInfo("Europe/London")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -205,3 +207,101 @@ def test_fetch_cron_line_and_errors():
             f"'{bad}' is not a fetch schedule; use an interval like 'every 60m' or '2h', "
             "or a five-field cron line like '15 * * * *' (UTC)"
         )
+
+
+# -- schedules for a date that never comes -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "0 7 31 2 *",
+            "'0 7 31 2 *' never fires: day 31 never comes in February "
+            "(use a day-of-month the month has, e.g. '0 7 28 2 *')",
+        ),
+        (
+            "0 7 31 4 *",
+            "'0 7 31 4 *' never fires: day 31 never comes in April "
+            "(use a day-of-month the month has, e.g. '0 7 30 4 *')",
+        ),
+        (
+            "30 6 30,31 feb *",
+            "'30 6 30,31 feb *' never fires: days 30, 31 never come in February "
+            "(use a day-of-month the month has, e.g. '30 6 28 feb *')",
+        ),
+        (
+            "0 7 31 4,6,9,11 *",
+            "'0 7 31 4,6,9,11 *' never fires: day 31 never comes in April, June, September "
+            "or November (use a day-of-month those months have, e.g. '0 7 30 4,6,9,11 *')",
+        ),
+    ],
+)
+def test_a_date_that_never_comes_is_rejected_when_parsed(text: str, message: str):
+    with pytest.raises(NeverFires) as err:
+        parse_schedule(text)
+    assert str(err.value) == message
+    # a cron line is also a fetch schedule: the same message, not "not a fetch schedule"
+    with pytest.raises(ValueError) as err:
+        parse_fetch_schedule(text)
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize(
+    ("text", "now", "expected"),
+    [
+        ("0 7 29 2 *", utc(2026, 3, 1), utc(2028, 2, 29, 7)),  # Feb 29 exists (leap years)
+        ("0 7 29 2 *", utc(2096, 3, 1), utc(2104, 2, 29, 7)),  # 8 years: 2100 is no leap year
+        ("0 7 31 2 mon", utc(2026, 1, 1), utc(2026, 2, 2, 7)),  # cron: either day field
+        ("0 7 30,31 2,4 *", utc(2026, 1, 1), utc(2026, 4, 30, 7)),  # April 30 exists
+    ],
+)
+def test_rare_dates_that_exist_still_fire(text: str, now: datetime, expected: datetime):
+    assert parse_schedule(text).next(now, Z_UTC) == expected
+
+
+def test_next_never_overflows_for_a_schedule_that_never_fires():
+    # Built directly (no parse_schedule check): next() used to double its window until
+    # the date overflowed (OverflowError) before reaching its own error.
+    feb31 = Schedule(
+        "0 7 31 2 *",
+        "cron",
+        frozenset({0}),
+        frozenset({7}),
+        frozenset(range(7)),
+        frozenset({31}),
+        frozenset({2}),
+        dom_restricted=True,
+    )
+    with pytest.raises(ValueError) as err:
+        feb31.next(utc(2026, 1, 1), Z_UTC)
+    assert str(err.value) == "schedule '0 7 31 2 *' never fires: day 31 never comes in February"
+
+
+def test_next_searches_far_enough_and_stops_before_the_year_9999():
+    # "and" semantics (a Schedule built directly): Feb 29 on a Monday, 2072 then 2112.
+    feb29_monday = Schedule(
+        "feb 29 mon",
+        "daily",
+        frozenset({0}),
+        frozenset({7}),
+        frozenset({0}),
+        frozenset({29}),
+        frozenset({2}),
+    )
+    assert feb29_monday.next(utc(2072, 3, 1), Z_UTC) == utc(2112, 2, 29, 7)
+    # No Feb 29 is left before the end of the calendar: a ValueError, not an OverflowError.
+    with pytest.raises(ValueError, match="'0 0 29 2 \\*' never fires within 41 years"):
+        parse_schedule("0 0 29 2 *").next(utc(9996, 3, 1), Z_UTC)
+
+
+def test_web_preferences_reject_it_and_a_saved_one_keeps_the_yaml_schedule():
+    clean, problems = validate_prefs({"schedule": "0 7 31 2 *"})
+    assert "schedule" not in clean
+    assert problems == [
+        "schedule: '0 7 31 2 *' never fires: day 31 never comes in February "
+        "(use a day-of-month the month has, e.g. '0 7 28 2 *')"
+    ]
+    # prefs saved before this check existed: the YAML schedule stays (status, daemon)
+    sub = Subscriber(email="a@example.org", schedule="daily 07:00")
+    assert apply_prefs(sub, {"version": 1, "schedule": "0 7 31 2 *"}).schedule == "daily 07:00"
