@@ -55,7 +55,14 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
+    """The bytes of unpadded URL-safe base64; ``binascii.Error`` for anything else (a
+    character outside the alphabet is an error, not skipped: one token, one spelling)."""
+    if not _B64_TEXT.fullmatch(text):
+        raise binascii.Error("not URL-safe base64")
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+_B64_TEXT = re.compile(r"[A-Za-z0-9_-]*")
 
 
 def secret_for(config: Config, store: Store) -> str:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 import time
 from base64 import b64encode
@@ -584,6 +585,33 @@ def create_app(config: Config, store: Store, *, secret: str | None = None) -> St
     return app
 
 
+_LINK_TOKEN = re.compile(r"/(unsubscribe|resubscribe|preferences|feedback)/[^/?#\s]+")
+
+
+class RedactTokens(logging.Filter):
+    """Access-log lines without the signed part of self-service links: whoever can read
+    the log could otherwise unsubscribe, vote or edit preferences as the reader.
+    (uvicorn's access records carry the path as their third argument.)"""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], _LINK_TOKEN.sub(r"/\1/[token]", args[2]), *args[3:])
+        return True
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging setup, with ``RedactTokens`` on its access log."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    conf = copy.deepcopy(LOGGING_CONFIG)
+    conf.setdefault("filters", {})["redact_tokens"] = {"()": RedactTokens}
+    conf["loggers"]["uvicorn.access"].setdefault("filters", []).append("redact_tokens")
+    return conf
+
+
 def serve(config: Config, *, host: str | None = None, port: int | None = None) -> None:
     """Run the web app under uvicorn until interrupted (``newsletter serve``)."""
     import uvicorn
@@ -595,6 +623,7 @@ def serve(config: Config, *, host: str | None = None, port: int | None = None) -
             host=host or config.web.host,
             port=config.web.port if port is None else port,
             log_level="info",
+            log_config=log_config(),
             server_header=False,
             proxy_headers=False,
         )

@@ -159,6 +159,17 @@ def test_garbage_and_foreign_tokens_rejected(live: Live, client: httpx.Client) -
     assert live.store.subscriber_status(ALICE.email)[0] == ACTIVE
 
 
+def test_a_token_has_one_spelling(live: Live, client: httpx.Client) -> None:
+    """Characters outside URL-safe base64 in the signature are an error, not skipped
+    (base64 decoders skip them by default: "!!" inside a valid MAC still verified)."""
+    token = live.links.unsubscribe.rsplit("/", 1)[1]
+    body, mac = token.split(".", 1)
+    for odd in (f"{mac[:4]}!!{mac[4:]}", f"{mac}~", f"{mac}==", f"{mac[:4]}+{mac[4:]}"):
+        r = client.get(f"{live.base}/unsubscribe/{body}.{odd}")
+        assert r.status_code == 400 and "This link is not valid" in r.text
+    assert client.get(f"{live.base}/unsubscribe/{token}").status_code == 200
+
+
 def test_token_for_another_purpose_rejected(live: Live, client: httpx.Client) -> None:
     prefs_token = live.links.preferences.rsplit("/", 1)[1]
     r = client.post(

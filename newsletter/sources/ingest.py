@@ -17,6 +17,7 @@ from ..store import Store, utcnow
 from . import arxiv_api, arxiv_rss, feed, hf_daily, jsonfeed
 from .base import NotAFeed, ParseResult
 from .http import fetch_url, is_http, make_client
+from .normalize import bounded
 
 PARSERS: dict[str, Callable[[SourceConfig, bytes], ParseResult]] = {
     "arxiv": arxiv_rss.parse,
@@ -52,9 +53,15 @@ def parse_bytes(source: SourceConfig, body: bytes) -> ParseResult:
             ]
         )
     try:
-        return _cap_warnings(parser(source, body))
+        result = _cap_warnings(parser(source, body))
+        result.papers = [bounded(p) for p in result.papers]  # whatever the feed sent
+        return result
     except NotAFeed as err:
         return ParseResult(errors=[_error(source, str(err))])
+    except RecursionError:  # a body nested thousands deep (JSON, or XML a parser recursed on)
+        return ParseResult(
+            errors=[_error(source, "not a feed: the body is nested too deeply to be one")]
+        )
     except Exception as err:  # a parser bug must not take the run down: report it
         return ParseResult(
             errors=[

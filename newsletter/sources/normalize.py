@@ -12,8 +12,11 @@ import calendar
 import hashlib
 import html
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
+
+from ..models import Paper
 
 _VOID_OR_INLINE = (
     "a|abbr|b|bdi|bdo|big|cite|code|data|del|dfn|em|font|i|img|ins|kbd|mark|q|s|samp|"
@@ -343,3 +346,73 @@ def parse_iso(value: Any) -> datetime | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
+
+
+# -- size bounds ------------------------------------------------------------------------
+
+# A paper is at most this big, whatever a feed sends (one 15 MB title made a 35 MB email
+# that relays refuse with 552, a permanent failure that counts towards suppression).
+# Real papers are far inside: arXiv titles run to ~300 characters, abstracts to ~2,000,
+# the largest collaborations to ~3,000 authors.
+TITLE_MAX = 1_000
+ABSTRACT_MAX = 20_000
+AUTHOR_MAX = 300  # characters of one name
+AUTHORS_MAX = 5_000
+CATEGORY_MAX = 100
+CATEGORIES_MAX = 50
+URL_MAX = 2_048  # a longer link is dropped, not cut (a cut link is a broken link)
+SIGNAL_ITEMS_MAX = 100
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` if it fits, else cut at the last space before ``limit`` with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    space = head.rfind(" ")
+    return (head[:space] if space > limit // 2 else head).rstrip() + "…"
+
+
+def _url(value: str | None) -> str | None:
+    return value if value is None or len(value) <= URL_MAX else None
+
+
+def _signal(value: Any) -> Any:
+    if isinstance(value, str):
+        return cut(value, ABSTRACT_MAX)
+    if isinstance(value, list):
+        return [_signal(v) for v in value[:SIGNAL_ITEMS_MAX]]
+    return value
+
+
+def bounded(paper: Paper) -> Paper:
+    """``paper`` with every field within the bounds above; the same object when it
+    already is (the usual case)."""
+    authors, categories = paper.authors, paper.categories
+    fits = (
+        len(paper.title) <= TITLE_MAX
+        and len(paper.abstract) <= ABSTRACT_MAX
+        and len(authors) <= AUTHORS_MAX
+        and all(len(a) <= AUTHOR_MAX for a in authors)
+        and len(categories) <= CATEGORIES_MAX
+        and all(len(c) <= CATEGORY_MAX for c in categories)
+        and all(len(u or "") <= URL_MAX for u in (paper.url, paper.pdf_url, paper.hf_url))
+        and all(
+            len(v) <= (ABSTRACT_MAX if isinstance(v, str) else SIGNAL_ITEMS_MAX)
+            for v in paper.signals.values()
+            if isinstance(v, str | list)
+        )
+    )
+    if fits:
+        return paper
+    return replace(
+        paper,
+        title=cut(paper.title, TITLE_MAX),
+        abstract=cut(paper.abstract, ABSTRACT_MAX),
+        authors=tuple(cut(a, AUTHOR_MAX) for a in authors[:AUTHORS_MAX]),
+        categories=tuple(c for c in categories[:CATEGORIES_MAX] if len(c) <= CATEGORY_MAX),
+        url=_url(paper.url) or "",
+        pdf_url=_url(paper.pdf_url),
+        hf_url=_url(paper.hf_url),
+        signals={k: _signal(v) for k, v in paper.signals.items()},
+    )

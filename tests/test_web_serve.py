@@ -1,0 +1,63 @@
+"""``newsletter serve`` as users run it: the real command in a subprocess (uvicorn)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from newsletter.signing import Links
+
+SECRET = "serve-test-secret"
+
+
+def test_the_access_log_never_holds_a_links_token(tmp_path: Path) -> None:
+    """Whoever reads the log must not be able to unsubscribe, vote or edit as a reader."""
+    with socket.socket() as probe:  # a free port (the server binds it right after)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    (tmp_path / "cfg.yaml").write_text(
+        f"state: {tmp_path / 'state.db'}\n"
+        "sources: [{name: q, type: feed, url: https://example.org/feed.xml}]\n"
+        f"web: {{base_url: '{base}', host: 127.0.0.1, port: {port}}}\n"
+        "subscribers:\n  - email: ada@example.org\n    trending: true\n",
+        encoding="utf-8",
+    )
+    links = Links(base, SECRET, "ada@example.org")
+    env = {**os.environ, "NEWSLETTER_SECRET_KEY": SECRET}
+    env.pop("NEWSLETTER_CONFIG", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "--config", "cfg.yaml", "serve"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(links.unsubscribe, timeout=5) as resp:
+                    assert resp.status == 200  # GET only asks; nothing changes
+                    break
+            except OSError:
+                assert proc.poll() is None, "newsletter serve exited"
+                assert time.monotonic() < deadline, "newsletter serve did not answer in 30 s"
+                time.sleep(0.1)
+        with urllib.request.urlopen(links.preferences, timeout=5) as resp:
+            assert resp.status == 200
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=30)
+    log = out + err  # (uvicorn writes its access lines to stdout)
+    assert '"GET /unsubscribe/[token] HTTP/1.1" 200' in log
+    assert '"GET /preferences/[token] HTTP/1.1" 200' in log
+    for link in (links.unsubscribe, links.preferences):
+        token = link.rsplit("/", 1)[1]
+        assert token.split(".")[1] not in log and token.split(".")[0] not in log
