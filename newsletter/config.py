@@ -43,7 +43,7 @@ class SourceConfig:
     type: str  # one of SOURCE_TYPES
     url: str  # http(s)://, file:// or a local path (resolved against the config's folder)
     announce_types: tuple[str, ...] = DEFAULT_ANNOUNCE_TYPES
-    timeout: float = 20.0  # seconds, connect and read
+    timeout: float = 20.0  # seconds, connect and read (a whole download: 3 x this)
     retries: int = 2  # extra attempts on timeouts and 5xx
     enabled: bool = True
     fetch_every: str | None = None  # e.g. "1h"; None = global fetch schedule

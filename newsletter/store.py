@@ -50,7 +50,8 @@ CREATE TABLE IF NOT EXISTS papers (
     signals TEXT NOT NULL DEFAULT '{}',
     first_seen TEXT NOT NULL,
     updated_at TEXT NOT NULL,
-    seq INTEGER
+    seq INTEGER,
+    authority INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS papers_first_seen ON papers(first_seen);
 CREATE TABLE IF NOT EXISTS fetch_state (
@@ -126,6 +127,9 @@ CREATE TABLE IF NOT EXISTS job_runs (
     detail TEXT
 );
 """
+
+# Source authority (``upsert_papers``): whose metadata wins when sources disagree.
+FEED, HF, ARXIV = 0, 1, 2  # a generic feed < Hugging Face's API < arXiv itself
 
 # Delivery states. ``sending`` is a claim: a worker took the row and is talking to
 # the server. ``empty`` records an edition with nothing to send, and why.
@@ -355,6 +359,16 @@ class Store:
             if "seq" not in cols:
                 db.execute("ALTER TABLE papers ADD COLUMN seq INTEGER")
                 db.execute("UPDATE papers SET seq = rowid")
+            if "authority" not in cols:
+                # Rows stored before source authority are of unknown provenance: they rank
+                # as a generic feed (arXiv's metadata replaces theirs when it comes). Their
+                # Hugging Face links were taken from any link that merely contained
+                # "huggingface.co/papers/": only the canonical page of the paper is kept.
+                db.execute("ALTER TABLE papers ADD COLUMN authority INTEGER NOT NULL DEFAULT 0")
+                db.execute(
+                    "UPDATE papers SET hf_url = NULL WHERE hf_url IS NOT NULL"
+                    " AND hf_url != 'https://huggingface.co/papers/' || id"
+                )
             cols = {r["name"] for r in db.execute("PRAGMA table_info(deliveries)")}
             if "cutoff_seq" not in cols:
                 db.execute("ALTER TABLE deliveries ADD COLUMN cutoff_seq INTEGER")
@@ -442,12 +456,18 @@ class Store:
     # -- papers -----------------------------------------------------------------
 
     def upsert_papers(
-        self, papers: Iterable[Paper], *, now: datetime | None = None
+        self, papers: Iterable[Paper], *, now: datetime | None = None, authority: int = FEED
     ) -> tuple[int, int]:
         """Store papers; return ``(new, duplicate)``.
 
         A paper already stored (same canonical id, any version, any source) is not
         new: its signals and missing fields are merged, its ``first_seen`` kept.
+
+        ``authority`` ranks the source of these papers (``FEED`` < ``HF`` < ``ARXIV``;
+        see ``sources.ingest.AUTHORITY``). Of one paper, the metadata of the highest
+        authority seen wins (title, abstract, authors, categories, links), whichever
+        came first; a lower one only fills fields that are empty; an equal one merges
+        as it always did (the longer abstract, missing fields).
         """
         now_s = ts(now or utcnow())
         new = dup = 0
@@ -462,8 +482,8 @@ class Store:
                     db.execute(
                         "INSERT INTO papers(id, title, abstract, authors, categories, url,"
                         " pdf_url, hf_url, doi, version, announce_type, published, source,"
-                        " sources, signals, first_seen, updated_at, seq)"
-                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        " sources, signals, first_seen, updated_at, seq, authority)"
+                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                         (
                             paper.id,
                             paper.title,
@@ -483,6 +503,7 @@ class Store:
                             now_s,
                             now_s,
                             seq + 1,
+                            authority,
                         ),
                     )
                     seq += 1
@@ -492,35 +513,68 @@ class Store:
                 if paper.id not in seen_in_batch:
                     dup += 1
                     seen_in_batch.add(paper.id)
-                self._merge(db, row, paper, now_s)
+                self._merge(db, row, paper, now_s, authority)
         return new, dup
 
     @staticmethod
-    def _merge(db: sqlite3.Connection, row: sqlite3.Row, paper: Paper, now_s: str | None) -> None:
+    def _merge(
+        db: sqlite3.Connection, row: sqlite3.Row, paper: Paper, now_s: str | None, authority: int
+    ) -> None:
         signals = json.loads(row["signals"])
         signals.update({k: v for k, v in paper.signals.items() if v not in (None, "", [])})
         sources = json.loads(row["sources"])
         if paper.source and paper.source not in sources:
             sources.append(paper.source)
         version = max(v for v in (row["version"], paper.version, 0) if v is not None) or None
+        authors, categories = json.loads(row["authors"]), json.loads(row["categories"])
+        title, abstract = row["title"], row["abstract"]
+        url, pdf_url, hf_url = row["url"], row["pdf_url"], row["hf_url"]
+        if authority > row["authority"]:
+            # A more authoritative source (arXiv over a blog): its metadata replaces
+            # what a lesser source stored first (what it lacks is kept).
+            title = paper.title or title
+            abstract = paper.abstract or abstract
+            authors = list(paper.authors) or authors
+            categories = list(paper.categories) or categories
+            url, pdf_url, hf_url = (
+                paper.url or url,
+                paper.pdf_url or pdf_url,
+                paper.hf_url or hf_url,
+            )
+        else:
+            # An equal or lesser source fills what is missing; only an equal one may
+            # bring a longer abstract (a blog must not rewrite arXiv's abstract).
+            title = title or paper.title
+            if not abstract or (
+                authority == row["authority"] and len(paper.abstract) > len(abstract)
+            ):
+                abstract = paper.abstract
+            authors = authors or list(paper.authors)
+            categories = categories or list(paper.categories)
+            url, pdf_url, hf_url = (
+                url or paper.url,
+                pdf_url or paper.pdf_url,
+                hf_url or paper.hf_url,
+            )
         db.execute(
-            "UPDATE papers SET abstract=?, authors=?, categories=?, url=?, pdf_url=?, hf_url=?,"
-            " doi=?, version=?, published=?, sources=?, signals=?, updated_at=? WHERE id=?",
+            "UPDATE papers SET title=?, abstract=?, authors=?, categories=?, url=?, pdf_url=?,"
+            " hf_url=?, doi=?, version=?, published=?, sources=?, signals=?, updated_at=?,"
+            " authority=? WHERE id=?",
             (
-                row["abstract"] if len(row["abstract"]) >= len(paper.abstract) else paper.abstract,
-                row["authors"] if json.loads(row["authors"]) else json.dumps(list(paper.authors)),
-                row["categories"]
-                if json.loads(row["categories"])
-                else json.dumps(list(paper.categories)),
-                row["url"] or paper.url,
-                row["pdf_url"] or paper.pdf_url,
-                row["hf_url"] or paper.hf_url,
+                title,
+                abstract,
+                json.dumps(authors),
+                json.dumps(categories),
+                url,
+                pdf_url,
+                hf_url,
                 row["doi"] or paper.doi,
                 version,
                 row["published"] or ts(paper.published),
                 json.dumps(sources),
                 json.dumps(signals, default=str),
                 now_s,
+                max(authority, row["authority"]),
                 row["id"],
             ),
         )

@@ -755,3 +755,297 @@ subscribers:
     for name in ("cut-arxiv", "cut-feed"):
         assert rows[name].endswith("partial: malformed feed, 3 entries recovered (see the warning)")
     assert rows["whole"].endswith("  ok")
+
+
+# -- a whole download has a deadline (DEADLINE_FACTOR x the source's timeout) ------------------
+
+
+@dataclass
+class Trickler:
+    """A raw HTTP server that answers slowly: a byte of the body (or of the headers) at a time,
+    or the headers and then nothing. It gives up by itself after ``give_up`` seconds, so a
+    client without a deadline makes a test fail rather than hang."""
+
+    base: str
+    give_up: float = 6.0
+    connections: int = 0
+    closed_by_client: list[float] = field(default_factory=list)  # monotonic times
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+def _trickle(state: Trickler, conn: socket.socket) -> None:
+    started = time.monotonic()
+    with conn:
+        request = b""
+        while b"\r\n\r\n" not in request:
+            data = conn.recv(4096)
+            if not data:
+                return
+            request += data
+        path = request.split(b" ", 2)[1].decode()
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: 100000\r\n"
+        try:
+            if path == "/trickle-headers":
+                conn.sendall(b"HTTP/1.1 200 OK\r\n")
+                drip = b"X-Slow: " + b"a" * 10_000
+            else:
+                conn.sendall(head + b"\r\n")
+                drip = b'<?xml version="1.0"?><rss version="2.0"><channel>' + b" " * 100_000
+            if path == "/stall":
+                drip = b""
+            for byte in (drip[i : i + 1] for i in range(len(drip))):
+                if state.stop.wait(0.05) or time.monotonic() - started > state.give_up:
+                    return
+                conn.sendall(byte)
+            state.stop.wait(state.give_up)
+        except OSError:  # the client closed the connection
+            state.closed_by_client.append(time.monotonic())
+
+
+@pytest.fixture()
+def trickler() -> Iterator[Trickler]:
+    listener = socket.create_server(("127.0.0.1", 0))
+    state = Trickler(base=f"http://127.0.0.1:{listener.getsockname()[1]}")
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            state.connections += 1
+            threading.Thread(target=_trickle, args=(state, conn), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield state
+    finally:
+        state.stop.set()
+        listener.close()
+
+
+def test_a_trickling_body_is_stopped_at_the_deadline(store, trickler: Trickler) -> None:
+    source = src("drip", "feed", f"{trickler.base}/trickle-body", timeout=0.4, retries=0)
+    started = time.monotonic()
+    report = fetch_source(source, store, backoff=FAST)
+    elapsed = time.monotonic() - started
+    assert len(report.errors) == 1
+    error = report.errors[0]
+    assert error.startswith(f"source 'drip': {trickler.base}/trickle-body sent "), error
+    assert re.search(r"sent \d+ bytes in 1\.\d s and was not done; gave up", error), error
+    assert error.endswith(
+        "(one download may take 3 x the source's timeout of 0.4 s = 1.2 s;"
+        " raise timeout if the server is just slow) (1 attempt)"
+    )
+    assert 1.2 <= elapsed < 2.0  # the deadline, not the server's 6 s of trickling
+    # the connection was closed: the server's next write failed soon after the deadline
+    time.sleep(0.3)
+    assert trickler.closed_by_client and trickler.closed_by_client[0] - started < 2.3
+    assert store.fetch_state("drip").last_status == "error"
+
+
+def test_trickling_headers_are_stopped_at_the_deadline(store, trickler: Trickler) -> None:
+    source = src("hdr", "feed", f"{trickler.base}/trickle-headers", timeout=0.4, retries=0)
+    started = time.monotonic()
+    report = fetch_source(source, store, backoff=FAST)
+    elapsed = time.monotonic() - started
+    assert len(report.errors) == 1
+    assert f"{trickler.base}/trickle-headers sent no complete response in 1." in report.errors[0]
+    assert "gave up (one download may take 3 x the source's timeout" in report.errors[0]
+    assert 1.2 <= elapsed < 1.8  # ended by the deadline's shutdown, not a read's timeout
+
+
+def test_silence_after_the_headers_is_a_read_timeout(store, trickler: Trickler) -> None:
+    source = src("mute", "feed", f"{trickler.base}/stall", timeout=0.4, retries=0)
+    started = time.monotonic()
+    report = fetch_source(source, store, backoff=FAST)
+    elapsed = time.monotonic() - started
+    assert report.errors == (
+        f"source 'mute': timed out after 0.4 s (ReadTimeout) fetching {trickler.base}/stall"
+        " (1 attempt)",
+    )
+    assert elapsed < 1.0
+
+
+def test_a_too_slow_attempt_is_retried_like_a_timeout(store, trickler: Trickler) -> None:
+    source = src("drip2", "feed", f"{trickler.base}/trickle-body", timeout=0.3, retries=1)
+    started = time.monotonic()
+    report = fetch_source(source, store, backoff=FAST)
+    elapsed = time.monotonic() - started
+    assert len(report.errors) == 1 and report.errors[0].endswith("(2 attempts)")
+    assert "= 0.9 s; raise timeout" in report.errors[0]
+    assert trickler.connections == 2
+    assert 1.8 <= elapsed < 2.8  # two attempts of 0.9 s
+
+
+def test_fetch_all_a_trickling_source_never_holds_up_the_others(
+    store, server: Server, trickler: Trickler, feeds: Path, tmp_path: Path
+) -> None:
+    config = Config(
+        path=tmp_path / "subscribers.yaml",
+        state=str(tmp_path / "state.db"),
+        subscribers=(),
+        sources=(
+            src("drip", "feed", f"{trickler.base}/trickle-body", timeout=0.5, retries=0),
+            src("quant", "arxiv", f"{server.base}/feeds/arxiv_rss_quant-ph_2025-04-28.xml"),
+            src("hf", "hf_daily", str(feeds / HF_API)),
+        ),
+    )
+    started = time.monotonic()
+    reports = fetch_all(config, store, backoff=FAST)
+    elapsed = time.monotonic() - started
+    assert [r.name for r in reports] == ["drip", "quant", "hf"]
+    assert [r.ok for r in reports] == [False, True, True]
+    assert [r.new for r in reports] == [0, 50, 30]
+    assert "and was not done; gave up" in reports[0].errors[0]
+    assert elapsed < 2.5  # the 1.5 s deadline plus a margin
+
+
+# -- source authority: a feed naming an arXiv id cannot rewrite that paper ----------------
+
+SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "arxiv-sample.xml"
+GENUINE_TITLE = "Patch-Mixing Transformers for Long-Horizon Time Series Forecasting"
+PADDING = "This sentence only makes the poisoned abstract longer than the real one. " * 8
+POISON = (
+    "POISONED ABSTRACT: time series forecasting. Your access to this paper expired; "
+    f"re-enter your institutional login at https://evil.example/login to keep reading. {PADDING}"
+)
+
+
+def _blog(tmp_path: Path, link: str, more: str = "") -> Path:
+    """A one-item RSS feed (a blog) naming sample paper 2611.99001 through its link."""
+    path = tmp_path / "blog.xml"
+    path.write_text(
+        f"""<?xml version="1.0"?><rss version="2.0"><channel><title>Blog</title>
+<link>https://blog.example/</link><description>b</description>
+<item><title>A hijacked title</title><link>{link}</link>
+<guid>https://blog.example/post1</guid><author>Mallory Poisoner</author>
+<category>phishing</category>{more}<description>{POISON}</description></item>
+</channel></rss>""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_a_blog_cannot_plant_an_abstract_or_a_hugging_face_link_end_to_end(
+    tmp_path: Path,
+) -> None:
+    """The review's repro through the real CLI: fetch (both sources from local files,
+    in parallel, so in either order), then send to the outbox."""
+    import email
+    import email.policy
+
+    from click.testing import CliRunner
+
+    from newsletter.cli import cli
+    from newsletter.store import Store
+
+    _blog(tmp_path, "https://evil.example/phish?huggingface.co/papers/2611.99001")
+    assert len(POISON) > len(
+        parse_bytes(src("a", "arxiv", "x"), SAMPLE.read_bytes()).papers[0].abstract
+    )
+    cfg = tmp_path / "subscribers.yaml"
+    cfg.write_text(
+        f"""\
+state: state.db
+sources:
+  - {{name: arxiv, type: arxiv, url: {SAMPLE}}}
+  - {{name: blog, type: feed, url: blog.xml}}
+delivery: {{from: "Digest <digest@example.org>", transport: outbox, outbox: outbox}}
+web: {{base_url: https://digest.example.org}}
+subscribers:
+  - email: ada@example.org
+    timezone: UTC
+    interests: [{{name: Forecasting, keywords: [patch-mixing transformers]}}]
+""",
+        encoding="utf-8",
+    )
+    fetched = CliRunner().invoke(cli, ["--config", str(cfg), "fetch"])
+    assert fetched.exit_code == 0, fetched.output
+    sent = CliRunner().invoke(cli, ["--config", str(cfg), "send", "--no-fetch"])
+    assert sent.exit_code == 0, sent.output
+    (eml,) = (tmp_path / "outbox").rglob("*.eml")
+    msg = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    parts = [p.get_content() for p in msg.walk() if p.get_content_maintype() == "text"]
+    assert len(parts) == 2 and all("2611.99001" in part for part in parts)
+    for part in parts:
+        assert GENUINE_TITLE in part
+        assert "evil.example" not in part and "POISONED" not in part
+        assert "huggingface.co" not in part  # no Hugging Face link at all: none is genuine
+    with Store(tmp_path / "state.db") as store:
+        paper = store.get_paper("2611.99001")
+    assert paper is not None and paper.hf_url is None
+    assert paper.abstract.startswith("Sample paper written for the newsletter demo.")
+
+
+def test_a_blog_that_names_a_paper_first_is_overruled_by_arxiv(store, tmp_path: Path) -> None:
+    pdf = '<enclosure url="https://evil.example/paper.pdf" length="1" type="application/pdf"/>'
+    blog = _blog(tmp_path, "https://blog.example/post1?about=arXiv:2611.99001", pdf)
+    first = fetch_source(src("blog", "feed", str(blog)), store)
+    assert (first.new, first.errors) == (1, ())
+    planted = store.get_paper("2611.99001")
+    assert planted is not None and planted.title == "A hijacked title"  # alone, it is shown
+    assert planted.pdf_url == "https://evil.example/paper.pdf"
+
+    arxiv = fetch_source(src("arxiv", "arxiv", str(SAMPLE)), store)
+    assert arxiv.duplicate == 1
+    paper = store.get_paper("2611.99001")
+    assert paper is not None
+    assert paper.title == GENUINE_TITLE
+    assert paper.abstract.startswith("Sample paper written for the newsletter demo.")
+    assert paper.authors == ("Alice Sample", "Bob Example", "Chen Placeholder")
+    assert paper.categories == ("cs.LG", "stat.ML")
+    assert paper.url == "https://arxiv.org/abs/2611.99001"
+    assert paper.pdf_url is not None and "evil.example" not in paper.pdf_url
+    assert paper.source == "blog"  # still the source that supplied it first
+
+    # ... and the blog again (next fetch) changes nothing.
+    fetch_source(src("blog", "feed", str(blog)), store)
+    assert store.get_paper("2611.99001") == paper
+
+
+@pytest.mark.parametrize(
+    ("link", "hf"),
+    [
+        ("https://huggingface.co/papers/2611.99001", True),
+        ("https://HuggingFace.co/papers/2611.99001v2/?utm=x#top", True),
+        ("https://hf.co/papers/2611.99001", True),
+        ("https://evil.example/phish?huggingface.co/papers/2611.99001", False),
+        ("https://evil.example/huggingface.co/papers/2611.99001", False),
+        ("https://huggingface.co.evil.example/papers/2611.99001", False),
+        ("https://huggingface.co@evil.example/papers/2611.99001", False),
+        ("https://x@huggingface.co/papers/2611.99001", False),
+        ("http://huggingface.co/papers/2611.99001", False),
+        ("https://huggingface.co/papers/2611.99001/../../evil", False),
+        ("https://huggingface.co/spaces/x?papers/2611.99001", False),
+    ],
+)
+def test_only_a_genuine_hugging_face_paper_page_becomes_hf_url(link: str, hf: bool) -> None:
+    """Both generic parsers; the entry's id comes from its guid, so every link is tried."""
+    from html import escape
+
+    guid = "oai:arXiv.org:2611.99001"
+    rss = (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item>'
+        f"<title>T</title><link>{escape(link)}</link><guid>{guid}</guid>"
+        f"<description>Abstract text.</description></item></channel></rss>"
+    ).encode()
+    jf = (
+        '{"version": "https://jsonfeed.org/version/1.1", "title": "t", "items": '
+        f'[{{"id": "{guid}", "url": "{link}", "title": "T", "content_text": "Abstract."}}]}}'
+    ).encode()
+    for type_, body in (("feed", rss), ("jsonfeed", jf)):
+        (paper,) = parse_bytes(src("s", type_, "x"), body).papers
+        assert paper.id == "2611.99001"
+        want = "https://huggingface.co/papers/2611.99001" if hf else None
+        assert paper.hf_url == want, (type_, link)
+
+
+def test_a_hugging_face_page_of_another_paper_is_not_this_papers_hf_url() -> None:
+    from newsletter.sources.feed import hf_paper_url
+
+    assert hf_paper_url("https://huggingface.co/papers/2611.99002", "2611.99001") is None
+    assert hf_paper_url("https://huggingface.co/papers/2611.990011", "2611.99001") is None
+    assert hf_paper_url("https://huggingface.co:8443/papers/2611.99001", "2611.99001") is None
+    assert hf_paper_url("https://huggingface.co:bad/papers/2611.99001", "2611.99001") is None
+    assert hf_paper_url("https://huggingface.co/papers/2611.99001", None) is None

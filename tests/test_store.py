@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from newsletter.models import Paper
-from newsletter.store import EMPTY, FAILED, PENDING, SENDING, SENT, Store
+from newsletter.store import ARXIV, EMPTY, FAILED, FEED, HF, PENDING, SENDING, SENT, Store
 
 
 def paper(pid: str, **kw) -> Paper:
@@ -172,3 +173,114 @@ def test_a_pending_edition_that_turns_out_empty_is_recorded_empty(store: Store) 
     store.mark_sent("a@example.org", "E2")
     store.record_empty("a@example.org", "E2", "late")
     assert store.delivery("a@example.org", "E2").state == SENT  # type: ignore[union-attr]
+
+
+# -- source authority: whose metadata wins when one paper comes from several sources -----
+
+
+def _meta(store: Store, pid: str) -> tuple[str, str, tuple[str, ...], tuple[str, ...]]:
+    got = store.get_paper(pid)
+    assert got is not None
+    return got.title, got.abstract, got.authors, got.categories
+
+
+BLOG = Paper(
+    id="2411.00001",
+    title="Blog title",
+    abstract="A blog's much longer abstract, with a link to https://evil.example/login. " * 3,
+    authors=("Mallory",),
+    categories=("blog",),
+    url="https://arxiv.org/abs/2411.00001",
+    pdf_url="https://evil.example/p.pdf",
+    source="blog",
+)
+ARXIV_META = Paper(
+    id="2411.00001",
+    title="arXiv title",
+    abstract="The real abstract.",
+    authors=("Ada",),
+    categories=("cs.LG",),
+    url="https://arxiv.org/abs/2411.00001",
+    pdf_url="https://arxiv.org/pdf/2411.00001",
+    source="arxiv",
+)
+HF_META = Paper(
+    id="2411.00001",
+    title="HF title",
+    abstract="Hugging Face's copy of the abstract, a little longer.",
+    authors=("Ada", "Grace"),
+    hf_url="https://huggingface.co/papers/2411.00001",
+    source="hf",
+    signals={"upvotes": 7},
+)
+REAL = ("arXiv title", "The real abstract.", ("Ada",), ("cs.LG",))
+
+
+def test_arxiv_metadata_wins_over_a_feed_whichever_comes_first(tmp_path) -> None:
+    for order in ((BLOG, ARXIV_META), (ARXIV_META, BLOG)):
+        with Store(tmp_path / f"{order[0].source}.db") as store:
+            for p in order:
+                store.upsert_papers([p], authority=ARXIV if p is ARXIV_META else FEED)
+            assert _meta(store, "2411.00001") == REAL, order[0].source
+            got = store.get_paper("2411.00001")
+            assert got is not None and got.pdf_url == "https://arxiv.org/pdf/2411.00001"
+
+
+def test_a_feed_only_fills_what_arxiv_left_empty(store: Store) -> None:
+    bare = Paper(id="2411.00001", title="arXiv title", source="arxiv")  # no abstract, ...
+    store.upsert_papers([bare], authority=ARXIV)
+    store.upsert_papers([BLOG], authority=FEED)
+    assert _meta(store, "2411.00001") == ("arXiv title", BLOG.abstract, ("Mallory",), ("blog",))
+    # ... but never what arXiv gave (the title; nor the rank: a feed stays a feed).
+    store.upsert_papers([replace(BLOG, title="Another blog title")], authority=FEED)
+    assert _meta(store, "2411.00001")[0] == "arXiv title"
+
+
+def test_hugging_face_ranks_between_a_feed_and_arxiv(store: Store) -> None:
+    store.upsert_papers([BLOG], authority=FEED)
+    store.upsert_papers([HF_META], authority=HF)
+    assert _meta(store, "2411.00001") == (
+        "HF title",
+        HF_META.abstract,
+        ("Ada", "Grace"),
+        ("blog",),  # HF has no categories: the feed's stay until arXiv's come
+    )
+    store.upsert_papers([BLOG], authority=FEED)  # a feed again: no change
+    assert _meta(store, "2411.00001")[0] == "HF title"
+    store.upsert_papers([ARXIV_META], authority=ARXIV)
+    assert _meta(store, "2411.00001") == REAL
+    store.upsert_papers([HF_META], authority=HF)  # HF after arXiv: signals and links only
+    got = store.get_paper("2411.00001")
+    assert got is not None and _meta(store, "2411.00001") == REAL
+    assert got.upvotes == 7 and got.hf_url == "https://huggingface.co/papers/2411.00001"
+
+
+def test_equal_authority_merges_as_before(store: Store) -> None:
+    """Two feeds: the longer abstract wins, the first title stays, missing fields fill."""
+    short = replace(BLOG, title="First", abstract="Short.", authors=(), categories=())
+    store.upsert_papers([short], authority=FEED)
+    store.upsert_papers([BLOG], authority=FEED)
+    assert _meta(store, "2411.00001") == ("First", BLOG.abstract, ("Mallory",), ("blog",))
+    store.upsert_papers([replace(BLOG, abstract="Shorter.")], authority=FEED)
+    assert _meta(store, "2411.00001")[1] == BLOG.abstract
+
+
+def test_a_state_from_before_source_authority_is_migrated(tmp_path) -> None:
+    path = tmp_path / "old.db"
+    planted = "https://evil.example/phish?huggingface.co/papers/2411.00001"
+    genuine = replace(HF_META, id="2411.00002", hf_url="https://huggingface.co/papers/2411.00002")
+    with Store(path) as s:
+        s.upsert_papers([replace(BLOG, hf_url=planted), genuine])
+        s._db.execute("ALTER TABLE papers DROP COLUMN authority")
+    with Store(path) as s:
+        assert s.get_meta("schema_version") == "2"
+        assert {r["name"] for r in s._query("PRAGMA table_info(papers)")} >= {"authority"}
+        old = s.get_paper("2411.00001")
+        assert old is not None and old.hf_url is None  # the planted link is gone
+        assert s.get_paper("2411.00002").hf_url == genuine.hf_url  # type: ignore[union-attr]
+        # Old rows rank as a feed: arXiv's metadata replaces theirs, a feed's does not.
+        s.upsert_papers([ARXIV_META], authority=ARXIV)
+        assert _meta(s, "2411.00001") == REAL
+        s.upsert_papers([BLOG], authority=FEED)
+        assert _meta(s, "2411.00001") == REAL
+        assert s.count_papers() == 2

@@ -7,7 +7,9 @@ as a generic feed still dedupes by arXiv id.
 
 from __future__ import annotations
 
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..config import SourceConfig
 from ..models import Paper
@@ -91,6 +93,40 @@ def safe_url(url: str | None) -> str:
     return value if value.lower().startswith(("http://", "https://")) else ""
 
 
+#: Hosts whose ``/papers/<arXiv id>`` pages are Hugging Face paper pages.
+HF_HOSTS = frozenset({"huggingface.co", "hf.co"})
+
+
+def hf_paper_url(link: str, arxiv: str | None) -> str | None:
+    """The Hugging Face page of paper ``arxiv`` if ``link`` is one, else ``None``.
+
+    Only ``https://huggingface.co/papers/<id>`` (or ``hf.co``) for this very id counts,
+    optionally with a version, a trailing slash, a query or a fragment: a link that
+    merely *contains* that text (``https://evil.example/?huggingface.co/papers/<id>``),
+    another host, plain http, a login part or another paper's page is not. The URL
+    returned is rebuilt from the id, never the feed's own string.
+    """
+    if not arxiv or not link:
+        return None
+    try:
+        parts = urlsplit(link.strip())
+        port = parts.port
+    except ValueError:  # a malformed port or IPv6 literal
+        return None
+    if (
+        parts.scheme.lower() != "https"
+        or (parts.hostname or "").lower() not in HF_HOSTS
+        or parts.username is not None
+        or parts.password is not None
+        or port not in (None, 443)
+    ):
+        return None
+    found = re.fullmatch(r"/papers/(?P<id>.+?)(?:v\d+)?/?", parts.path)
+    if found is None or found.group("id") != arxiv:
+        return None
+    return f"https://huggingface.co/papers/{arxiv}"
+
+
 def entry_to_paper(
     source: SourceConfig,
     entry: Any,
@@ -139,8 +175,8 @@ def entry_to_paper(
     categories = entry_categories(entry)
     hf_url = None
     if arxiv:
-        if "huggingface.co/papers/" in link:
-            hf_url = link
+        hf_url = hf_paper_url(link, arxiv)
+        if hf_url:
             abstract = n.hf_page_abstract(abstract)
         link, default_pdf = n.arxiv_links(arxiv)
         pdf = pdf or default_pdf

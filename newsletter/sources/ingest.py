@@ -13,7 +13,7 @@ import httpx
 from ..config import SOURCE_TYPES, Config, SourceConfig
 from ..errors import SourceError
 from ..models import SourceReport
-from ..store import Store, utcnow
+from ..store import ARXIV, FEED, HF, Store, utcnow
 from . import arxiv_api, arxiv_rss, feed, hf_daily, jsonfeed
 from .base import NotAFeed, ParseResult
 from .http import fetch_url, is_http, make_client
@@ -25,6 +25,16 @@ PARSERS: dict[str, Callable[[SourceConfig, bytes], ParseResult]] = {
     "hf_daily": hf_daily.parse,
     "feed": feed.parse,
     "jsonfeed": jsonfeed.parse,
+}
+#: Whose metadata wins when one paper comes from several sources (``Store.upsert_papers``):
+#: arXiv itself, then Hugging Face's API (arXiv's metadata, as copied by Hugging Face),
+#: then any feed or JSON Feed (anyone can publish one and name any arXiv id in it).
+AUTHORITY: dict[str, int] = {
+    "arxiv": ARXIV,
+    "arxiv_api": ARXIV,
+    "hf_daily": HF,
+    "feed": FEED,
+    "jsonfeed": FEED,
 }
 #: Sources fetched at the same time by ``fetch_all``.
 MAX_PARALLEL = 4
@@ -180,7 +190,9 @@ def fetch_source(
             errors=tuple(result.errors),
             warnings=tuple(result.warnings),
         )
-    new, duplicate = store.upsert_papers(result.papers, now=now)
+    new, duplicate = store.upsert_papers(
+        result.papers, now=now, authority=AUTHORITY.get(source.type, FEED)
+    )
     store.update_fetch_state(
         source.name,
         last_fetch_at=now,

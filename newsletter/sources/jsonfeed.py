@@ -8,7 +8,7 @@ from ..config import SourceConfig
 from ..models import Paper
 from . import normalize as n
 from .base import NotAFeed, ParseResult
-from .feed import safe_url
+from .feed import hf_paper_url, safe_url
 from .hf_daily import load_json
 
 
@@ -50,7 +50,7 @@ def item_to_paper(
     hf_url = None
     pdf = None
     if arxiv:
-        hf_url = link if "huggingface.co/papers/" in link else None
+        hf_url = hf_paper_url(link, arxiv)
         if hf_url:
             abstract = n.hf_page_abstract(abstract)
         link, pdf = n.arxiv_links(arxiv)
