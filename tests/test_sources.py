@@ -122,6 +122,14 @@ def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
                 self._send(200, b"", {"Content-Type": "application/rss+xml"})
             elif path == "/moved":
                 self._send(301, headers={"Location": "/feeds/arxiv_rss_quant-ph_2025-04-28.xml"})
+            elif path == "/cut":  # promises 100 KB, sends 100 bytes, hangs up
+                self.send_response(200)
+                self.send_header("Content-Type", "application/rss+xml")
+                self.send_header("Content-Length", "100000")
+                self.end_headers()
+                self.wfile.write(b"<rss>" + b" " * 95)
+                self.wfile.flush()
+                self.close_connection = True
             else:
                 self._send(404, b"no such feed")
 
@@ -420,6 +428,10 @@ def test_404_and_a_closed_port_are_named_errors(store, server: Server) -> None:
         port = sock.getsockname()[1]
     closed = fetch_source(src("cl", "feed", f"http://127.0.0.1:{port}/x", retries=0), store)
     assert len(closed.errors) == 1 and "cannot connect to" in closed.errors[0]
+    # Connected, then cut off mid-body: said as such, not "cannot connect".
+    cut = fetch_source(src("cut", "feed", f"{server.base}/cut", retries=0), store)
+    assert len(cut.errors) == 1, cut.errors
+    assert f"the connection to {server.base}/cut broke off: " in cut.errors[0]
 
 
 def test_redirects_are_followed_and_the_user_agent_names_the_project(store, server) -> None:

@@ -151,6 +151,8 @@ def fetch_url(
             raise SourceError(
                 name, f"unsupported URL '{url}'; use http(s)://, file:// or a path"
             ) from err
+        except (httpx.RemoteProtocolError, httpx.ReadError) as err:  # connected, then cut off
+            reason = f"the connection to {url} broke off: {err or type(err).__name__}"
         except httpx.TransportError as err:
             reason = f"cannot connect to {url}: {err or type(err).__name__}"
         except _TooLarge as err:
