@@ -153,6 +153,10 @@ class DeliveryResult:
     # For failures: the connection failed after the end of DATA, so the server may have
     # accepted the message. Not retried in the same run; see docs/delivery.md.
     uncertain: bool = False
+    # For permanent failures: the reply blames the address (no such user), so it counts
+    # towards suppressing the subscriber; False for a refusal any reader would get (the
+    # sender unauthenticated, content, policy: ``smtp.blames_recipient``).
+    recipient_fault: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,8 @@ class Faults:
     slow_accept: int = 0  # the next N messages are accepted (recorded), then answered...
     slow_accept_delay: float = 0.0  # ... after this many seconds
     nested_mail: int = 0  # the next N MAIL FROM on a used connection get "503"
+    rcpt_replies: dict[str, str] = field(default_factory=dict)  # address -> its RCPT reply
+    data_reply: str = ""  # every DATA gets this reply (a 5xx) after the data
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def take(self, name: str) -> bool:
@@ -95,6 +97,8 @@ class _Handler:
             await asyncio.sleep(faults.delay_rcpt)
         if address in faults.rcpt_reject:
             return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+        if address in faults.rcpt_replies:
+            return faults.rcpt_replies[address]
         if faults.take("rcpt_tempfail"):
             return "451 4.7.1 Greylisted, please try again later"
         envelope.rcpt_tos.append(address)
@@ -108,6 +112,8 @@ class _Handler:
             return "250 OK (never seen: the connection is gone)"
         if faults.take("data_tempfail"):
             return "451 4.3.0 Temporary local problem"
+        if faults.data_reply:
+            return faults.data_reply
         data = envelope.original_content or envelope.content
         self.server._record(Received(envelope.mail_from, tuple(envelope.rcpt_tos), bytes(data)))
         session.carried = getattr(session, "carried", 0) + 1

@@ -230,6 +230,41 @@ def test_550_is_permanent_with_the_server_reply_and_suppresses(store: Store) -> 
         assert "suppressed: 1" in summary.lines()
 
 
+@pytest.mark.parametrize(
+    ("faults", "counts"),
+    [
+        # The address is bad: counts towards suppression.
+        (Faults(rcpt_replies={"reader0@example.com": "550 No such user here"}), True),
+        (Faults(rcpt_replies={"reader0@example.com": "553 5.1.3 Bad recipient syntax"}), True),
+        (Faults(data_reply="552 5.2.2 Mailbox full"), True),
+        # Every reader would get the same refusal: the sender's problem, not theirs.
+        (Faults(data_reply="550 5.7.26 Unauthenticated email from example.org"), False),
+        (Faults(rcpt_replies={"reader0@example.com": "554 5.7.1 Relay access denied"}), False),
+        (Faults(data_reply="552 5.3.4 Message size exceeds fixed limit"), False),
+        (Faults(data_reply="554 Transaction failed: spam"), False),
+    ],
+    ids=["550", "553-5.1.3", "5.2.2", "5.7.26", "relay-5.7.1", "5.3.4", "554-no-code"],
+)
+def test_only_failures_that_blame_the_address_count_towards_suppression(
+    store: Store, faults: Faults, counts: bool
+) -> None:
+    """Three editions refused alike: a bad address is suppressed after the third; a
+    refusal of the sender (DMARC, relaying, size, spam) suppresses nobody (it would
+    suppress the whole list for the sender's own misconfiguration)."""
+    who = "reader0@example.com"
+    with SmtpServer(faults=faults) as server:
+        transport = SmtpTransport(smtp_config(server))
+        for edition in ("e1", "e2", "e3"):
+            summary = deliver(
+                store, transport, messages(1, edition=edition), worker="t", max_failures=3
+            )
+            [failure] = summary.permanent
+            assert failure.subscriber == who and failure.recipient_fault is counts
+        assert summary.suppressed == ([who] if counts else [])
+        assert store.subscriber_status(who)[0] == ("suppressed" if counts else "active")
+        assert [d.state for d in store.deliveries(subscriber=who)] == [FAILED] * 3
+
+
 def test_connection_dropped_at_the_data_command_is_retried_at_once(store: Store) -> None:
     # Dropped before the final ".": the server cannot have accepted it, retry now.
     with SmtpServer(faults=Faults(drop_at_data=1)) as server:

@@ -238,7 +238,7 @@ def deliver(
                 )
         else:
             store.mark_failed(who, edition, reason=result.reply, permanent=result.permanent)
-            if result.permanent:
+            if result.permanent and result.recipient_fault:  # (not a refusal of everyone)
                 suppressed = store.count_permanent_failure(
                     who, limit=max_failures, reason=result.reply
                 )

@@ -115,6 +115,26 @@ class _Reply(Exception):
         super().__init__(f"{code} {text}".strip())
 
 
+_ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})\b")
+
+
+def blames_recipient(stage: str, code: int, text: str) -> bool:
+    """Whether a 5xx reply says the *address* is bad, so that it counts towards
+    suppressing the subscriber (``delivery.max_failures``).
+
+    By the enhanced status code (RFC 3463) when the server gives one: 5.1.x (bad address
+    or mailbox) and 5.2.x (mailbox disabled or full) do; 5.7.x (policy: the sender not
+    authenticated, DMARC, spam, relaying denied) and 5.3.x-5.6.x (mail system, routing,
+    protocol, content) do not: those refuse every reader alike, and suppressing everyone
+    for the sender's own misconfiguration would lose the list. Without one: a 550, 551
+    or 553 answer to RCPT TO ("no such user") does; anything else does not.
+    """
+    found = _ENHANCED.match(text)
+    if found:
+        return found.group(1) == "5" and found.group(2) in ("1", "2")
+    return stage == "RCPT TO" and code in (550, 551, 553)
+
+
 def _text(resp: bytes | str) -> str:
     if isinstance(resp, bytes):
         resp = resp.decode("utf-8", "replace")
@@ -330,7 +350,14 @@ class SmtpTransport:
                             permanent=True,
                             code=err.code,
                         ) from None
-                    return self._result(message, False, reason, attempts, permanent=True)
+                    return self._result(
+                        message,
+                        False,
+                        reason,
+                        attempts,
+                        permanent=True,
+                        recipient_fault=blames_recipient(err.stage, err.code, err.text),
+                    )
                 continue
             except (OSError, smtplib.SMTPException) as err:
                 # Before the final "." of DATA: the server cannot have accepted it.
@@ -359,6 +386,7 @@ class SmtpTransport:
         *,
         permanent: bool = False,
         uncertain: bool = False,
+        recipient_fault: bool = True,
     ) -> DeliveryResult:
         return DeliveryResult(
             subscriber=message.subscriber,
@@ -369,6 +397,7 @@ class SmtpTransport:
             reply=reply,
             attempts=attempts,
             uncertain=uncertain,
+            recipient_fault=recipient_fault,
         )
 
     def close(self) -> None:
