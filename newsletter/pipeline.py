@@ -380,7 +380,17 @@ class Pipeline:
         sched = parse_schedule(sub.schedule)
         day_start = datetime.combine(on_date, time(0), tzinfo=tz)
         day_end = datetime.combine(on_date + timedelta(days=1), time(0), tzinfo=tz)
-        fires = list(sched.fire_times(day_start - timedelta(seconds=1), day_end, tz))
+        # The fire times of local date D only: next day's midnight fire (at ``day_end``) is
+        # the next day's edition. A margin of a day either side, then the local date
+        # decides (a DST day is not 24 h long).
+        margin = timedelta(days=1)
+        fires = [
+            fire
+            for fire in sched.fire_times(day_start - margin, day_end + margin, tz)
+            if fire.date() == on_date
+        ]
+        if on_date == today:  # as current_edition: the latest fire so far, not a later one
+            fires = [fire for fire in fires if fire <= now] or fires[:1]
         # The day's real edition: its last fire time (several a day for some cron lines).
         edition = sched.edition_key(fires[-1] if fires else day_start + timedelta(hours=12))
         existing = self.store.delivery(sub.email, edition)

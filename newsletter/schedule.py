@@ -57,9 +57,20 @@ class NeverFires(ValueError):
 
 
 def _field(
-    text: str, lo: int, hi: int, names: tuple[str, ...] = (), base: int = 0
+    text: str,
+    lo: int,
+    hi: int,
+    names: tuple[str, ...] = (),
+    base: int = 0,
+    *,
+    top: int | None = None,
 ) -> frozenset[int]:
-    """Parse one cron field into the set of values it allows."""
+    """Parse one cron field into the set of values it allows.
+
+    ``top``: where ``*`` and ``N/step`` end when it is below ``hi`` (day-of-week: 7 is
+    accepted as a value or a range end, but ``*`` means 0-6).
+    """
+    top = hi if top is None else top
     values: set[int] = set()
 
     def num(tok: str) -> int:
@@ -78,13 +89,13 @@ def _field(
                 raise ValueError(f"bad step '/{step_s}'")
             step = int(step_s)
         if part == "*":
-            start, end = lo, hi
+            start, end = lo, top
         elif "-" in part:
             a, b = part.split("-", 1)
             start, end = num(a), num(b)
         else:
             start = num(part)
-            end = hi if step > 1 else start
+            end = top if step > 1 else start
         if not (lo <= start <= hi and lo <= end <= hi and start <= end):
             raise ValueError(f"'{part}' is outside {lo}-{hi}")
         values.update(range(start, end + 1, step))
@@ -274,11 +285,13 @@ def parse_schedule(text: str) -> Schedule:
             hours = _field(fields[1], 0, 23)
             monthdays = _field(fields[2], 1, 31)
             months = _field(fields[3], 1, 12, _MONTHS, base=1)
-            dow_field = fields[4].replace("7", "0") if fields[4] != "*" else "*"
-            dows = _field(dow_field, 0, 6, ("sun", *DAYS[:-1]))  # cron: 0 = Sunday
+            # cron: 0 = Sunday, and 7 too (as in Vixie cron: "5-7", "1-7", "0,7"); "7/2"
+            # starts on Sunday as "0/2" does (it was always read so)
+            dow_field = re.sub(r"(^|,)7/", r"\g<1>0/", fields[4])
+            dows = _field(dow_field, 0, 7, ("sun", *DAYS[:-1]), top=6)
         except ValueError as err:
             raise ValueError(f"'{raw}' is not a valid cron line ({err})") from None
-        weekdays = frozenset((d - 1) % 7 for d in dows)  # to Python's 0 = Monday
+        weekdays = frozenset((d - 1) % 7 for d in dows)  # to Python's 0 = Monday (7 -> 6)
         sched = Schedule(
             raw,
             "cron",

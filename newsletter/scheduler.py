@@ -15,6 +15,11 @@ What it runs (all through ``Pipeline``, the same steps ``run --once`` takes):
   due editions. Editions are keyed in the ledger, so a fire never sends twice. The first
   fire time is looked for from the daemon's start (before the catch-up pass), so a fire
   time that passes while the catch-up runs still fires;
+- after a reschedule (a config reload, or a schedule or time zone saved on the web
+  preferences page, looked for every ``GROUPS_EVERY`` seconds), a one-off ``regroup`` job
+  with ``run_once`` semantics for the subscribers who moved group or are new: their new
+  job's trigger only looks ahead, so an edition whose time passed before it existed (or
+  that the new schedule put earlier today) would otherwise wait until the next day;
 - a ``retry`` job every ``RETRY_EVERY`` (5 minutes): editions left unsent by a job that
   stopped early (the relay unreachable, an error) or left ``pending`` in the ledger are
   sent again while still within ``scheduler.grace_hours``. A pass with nothing to retry
@@ -51,6 +56,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from .config import Config
@@ -233,6 +239,13 @@ class Daemon:
         # Groups whose last edition job was cut short (None: a catch-up or retry pass over
         # everyone): the retry job looks at their editions even without a ledger row.
         self._unfinished: set[GroupKey | None] = set()
+        # Each subscriber's group when the jobs were last scheduled (None: not yet), and
+        # the subscribers who have moved group (or are new) since: the regroup job sends
+        # their due editions, which their new job's trigger would only see from now on.
+        self._assigned: dict[str, GroupKey] | None = None
+        self._moved: set[str] = set()
+        self._moved_lock = threading.Lock()
+        self._regroups = 0
 
     # -- jobs ---------------------------------------------------------------------------
 
@@ -243,6 +256,22 @@ class Daemon:
     def edition_job(self, key: GroupKey, now: datetime | None = None) -> JobResult:
         """One (schedule, time zone) group's fire: fetch stale sources, send its editions."""
         return self._editions(f"edition [{key[0]} {key[1]}]", key, now)
+
+    def regroup_job(self, now: datetime | None = None) -> JobResult | None:
+        """``run_once`` semantics for the subscribers who moved group (a schedule or time
+        zone changed on the web page or in a reloaded config) or are new since the last
+        reschedule: what ``Pipeline.due`` finds due for them now is sent.
+
+        Their new group's trigger looks for fire times from the reschedule on, so an
+        edition whose time passed shortly before (or that the new schedule put earlier
+        today) would otherwise wait for the next day. The ledger keeps an edition the
+        old group's job already sent from going twice. Returns None when nobody moved.
+        """
+        with self._moved_lock:
+            emails, self._moved = self._moved, set()
+        if not emails:
+            return None
+        return self._editions(f"regroup [{len(emails)} subscriber(s)]", None, now, emails)
 
     def retry_job(self, now: datetime | None = None) -> JobResult | None:
         """Send again what a cut-short job left unsent, while within the grace period.
@@ -333,7 +362,13 @@ class Daemon:
             self._record(result)
         return result
 
-    def _editions(self, name: str, key: GroupKey | None, now: datetime | None) -> JobResult:
+    def _editions(
+        self,
+        name: str,
+        key: GroupKey | None,
+        now: datetime | None,
+        emails: set[str] | None = None,
+    ) -> JobResult:
         started = _time.perf_counter()
         outcomes: list[Outcome] = []
         missed: list[str] = []
@@ -348,6 +383,8 @@ class Daemon:
                 if key is not None:
                     subs = [s for s in subs if _key(s) == key]
                     now = _not_before_fire(key, now)
+                if emails is not None:
+                    subs = [s for s in subs if s.email in emails]
                 reports = pipe.fetch(now=now, only_stale=True)
                 n_sources, new = len(reports), sum(r.new for r in reports)
                 errors += [_source_error(r.name, e) for r in reports for e in r.errors]
@@ -362,7 +399,14 @@ class Daemon:
                 cut_short = True
                 errors.append(_describe(err))
                 log.debug("%s failed", name, exc_info=True)
-            if cut_short:
+            if cut_short and emails is not None:  # the retry job picks up their groups
+                try:
+                    self._unfinished.update(
+                        _key(s) for s in self.pipeline.subscribers() if s.email in emails
+                    )
+                except Exception:  # the preferences unreadable: retry everyone's
+                    self._unfinished.add(None)
+            elif cut_short:
                 self._unfinished.add(key)  # the retry job picks its editions up
             result = JobResult(
                 name,
@@ -429,6 +473,11 @@ class Daemon:
     def groups(self) -> dict[GroupKey, list[Subscriber]]:
         return group_subscribers(self.pipeline.subscribers())
 
+    def regrouped(self) -> bool:
+        """Whether a subscriber's group (schedule, time zone) changed, or one came or went,
+        since the jobs were last scheduled: then ``schedule_jobs`` is due again."""
+        return {s.email: _key(s) for s in self.pipeline.subscribers()} != self._assigned
+
     def reload(self, path: Path | None = None) -> bool:
         """Load the config again; on any problem keep the running one and log why."""
         path = path or self.config.path
@@ -469,7 +518,11 @@ class Daemon:
         by a reload); changed ones are replaced, and jobs no longer wanted removed.
         ``since``: the daemon's start (taken before the catch-up pass); a new edition
         job's first fire time is looked for from there, so one that passed during the
-        catch-up still fires. Reschedules after a reload pass None (from now).
+        catch-up still fires. Reschedules after a reload pass None (from now): then the
+        subscribers who moved group or are new since the previous call get a one-off
+        ``regroup`` job, run at once on the same single worker, that sends what is due
+        for them now (``run --once`` semantics), so an edition whose time passed before
+        their new job existed is not skipped until the next day.
         """
         grace = self.config.scheduler.grace_hours
         opts: dict[str, Any] = {
@@ -495,7 +548,14 @@ class Daemon:
                     [(src.name,)],
                     f"fetch [{src.name}]",
                 )
-        for key in self.groups():
+        subs = self.pipeline.subscribers()
+        assigned = {sub.email: _key(sub) for sub in subs}
+        if self._assigned is not None:
+            moved = {e for e, k in assigned.items() if self._assigned.get(e) != k}
+            with self._moved_lock:
+                self._moved |= moved
+        self._assigned = assigned
+        for key in group_subscribers(subs):
             trigger = EditionTrigger(
                 parse_schedule(key[0]),
                 ZoneInfo(key[1]),
@@ -508,10 +568,20 @@ class Daemon:
                 [key],
                 f"edition [{key[0]} {key[1]}]",
             )
+        with self._moved_lock:
+            regroup = bool(self._moved)
+        if regroup:  # a unique id: one queued behind a running one is never skipped
+            self._regroups += 1
+            wanted[_job_id("regroup", str(self._regroups))] = (
+                DateTrigger(run_date=datetime.now(UTC), timezone=UTC),
+                self.regroup_job,
+                [],
+                "regroup",
+            )
         current = {job.id: job for job in scheduler.get_jobs()}
         for job_id, job in current.items():
-            if job_id not in wanted:
-                job.remove()
+            if job_id not in wanted and not job_id.startswith("regroup:"):
+                job.remove()  # a queued regroup job stays: it sends for everyone moved
         for job_id, (trigger, func, args, name) in wanted.items():
             old = current.get(job_id)
             if (
@@ -659,7 +729,6 @@ def run_daemon(
             log.info("job %s", line)
 
         mtime = _mtime(config_path)
-        groups = set(daemon.groups())
         next_groups_check = _time.monotonic() + GROUPS_EVERY
         while not daemon.stopping.wait(poll_seconds):
             changed = _mtime(config_path)
@@ -672,13 +741,12 @@ def run_daemon(
                 reschedule = daemon.reload(config_path)
             if _time.monotonic() >= next_groups_check:  # web preferences may move schedules
                 next_groups_check = _time.monotonic() + GROUPS_EVERY
-                try:
-                    reschedule = reschedule or set(daemon.groups()) != groups
+                try:  # a subscriber who moved to an existing group counts too
+                    reschedule = reschedule or daemon.regrouped()
                 except Exception as err:
                     log.error("could not read subscriber preferences: %s", _describe(err))
             if reschedule:
                 daemon.schedule_jobs(scheduler)
-                groups = set(daemon.groups())
                 for line in daemon.describe_jobs(scheduler):
                     log.info("job %s", line)
     finally:

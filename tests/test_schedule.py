@@ -305,3 +305,42 @@ def test_web_preferences_reject_it_and_a_saved_one_keeps_the_yaml_schedule():
     # prefs saved before this check existed: the YAML schedule stays (status, daemon)
     sub = Subscriber(email="a@example.org", schedule="daily 07:00")
     assert apply_prefs(sub, {"version": 1, "schedule": "0 7 31 2 *"}).schedule == "daily 07:00"
+
+
+# -- day-of-week 7 is Sunday, as in Vixie cron, also in ranges and lists ------------------
+
+
+@pytest.mark.parametrize(
+    ("dow", "weekdays"),
+    [
+        ("5-7", {4, 5, 6}),  # Fri-Sun: was "'5-0' is outside 0-6"
+        ("1-7", set(range(7))),
+        ("0-7", set(range(7))),
+        ("6-7", {5, 6}),
+        ("7", {6}),
+        ("0,7", {6}),
+        ("1,7", {0, 6}),
+        ("3-5,7", {2, 3, 4, 6}),
+        ("*/2", {6, 1, 3, 5}),  # Sun, Tue, Thu, Sat: the step starts at 0 and ends at 6
+        ("1/2", {0, 2, 4}),  # Mon, Wed, Fri (not Sunday too)
+        ("7/2", {6, 1, 3, 5}),  # as "0/2", as it always was read
+        ("*", set(range(7))),
+        ("sun", {6}),
+    ],
+)
+def test_cron_day_of_week_7_is_sunday(dow: str, weekdays: set[int]):
+    s = parse_schedule(f"30 2 * * {dow}")
+    assert set(s.weekdays) == weekdays
+    assert s.dow_restricted is (dow != "*")
+
+
+def test_cron_fri_to_sun_fires_on_those_days_only():
+    # 4 Dec 2026 is a Friday: Fri, Sat, Sun at 02:30, then the next Friday.
+    got = fires("30 2 * * 5-7", utc(2026, 12, 1), utc(2026, 12, 12), Z_UTC)
+    assert [f.strftime("%a %d") for f in got] == ["Fri 04", "Sat 05", "Sun 06", "Fri 11"]
+
+
+@pytest.mark.parametrize("dow", ["8", "0-8", "7-1"])
+def test_cron_day_of_week_beyond_7_or_backwards_is_still_an_error(dow: str):
+    with pytest.raises(ValueError, match="is not a valid cron line"):
+        parse_schedule(f"30 2 * * {dow}")

@@ -529,7 +529,10 @@ def test_reload_valid_config_reschedules(tmp_path: Path, store: Store, paused_sc
         "retry",
         "edition:daily 07:00|UTC",
         "edition:weekdays 06:15|UTC",
+        "regroup:1",  # b is new: what is due for b now is sent at once (run --once)
     }
+    assert daemon.regroup_job(now=utc(2026, 6, 1, 12)) is not None  # the paused worker's run
+    paused_scheduler.remove_job("regroup:1")
     # An unchanged job is kept as it was: a reload does not restart the fetch interval.
     assert paused_scheduler.get_job("fetch").next_run_time == fetch_next
     assert daemon.reload() is True
@@ -539,3 +542,229 @@ def test_reload_valid_config_reschedules(tmp_path: Path, store: Store, paused_sc
         "retry",
         "edition:weekdays 06:15|UTC",
     }
+
+
+# -- a schedule change creates a new job: what is due now is not skipped until tomorrow ------
+
+
+def _regroup_jobs(scheduler) -> list:
+    return [j for j in scheduler.get_jobs() if j.id.startswith("regroup:")]
+
+
+def _sent(store: Store) -> list[tuple[str, str]]:
+    return sorted((d.subscriber, d.edition) for d in store.deliveries() if d.state == "sent")
+
+
+def test_schedule_saved_on_the_web_just_before_its_time_is_sent(
+    tmp_path: Path, store: Store, paused_scheduler
+):
+    a = sub("a@x.org", "daily 10:00")
+    daemon, clock = _daemon(tmp_path, store, [a], utc(2026, 6, 8, 10, 0))
+    assert [o.state for o in daemon.edition_job(("daily 10:00", "UTC")).outcomes] == [O_SENT]
+    daemon.schedule_jobs(paused_scheduler)
+    assert _regroup_jobs(paused_scheduler) == [] and not daemon.regrouped()
+    # Tuesday 09:29:30: "daily 09:30" saved on the preferences page; the minute's group
+    # check runs at 09:30:10, after the new group's first fire time.
+    store.set_prefs("a@x.org", {"version": 1, "schedule": "daily 09:30"})
+    write_feed(tmp_path / "feed.xml", [("2606.99003", "Time series forecasting", "New.")])
+    clock.now = utc(2026, 6, 9, 9, 30, 10)
+    assert daemon.regrouped()
+    daemon.schedule_jobs(paused_scheduler)
+    assert not daemon.regrouped()
+    assert {j.id for j in paused_scheduler.get_jobs()} - {
+        j.id for j in _regroup_jobs(paused_scheduler)
+    } == {"fetch", "retry", "edition:daily 09:30|UTC"}
+    (job,) = _regroup_jobs(paused_scheduler)
+    assert job.max_instances == 1 and job.misfire_grace_time == 6 * 3600
+    result = job.func(*job.args)  # what the single worker runs at once
+    assert [(o.subscriber, o.edition, o.state) for o in result.outcomes] == [
+        ("a@x.org", "2026-06-09", O_SENT)
+    ]
+    assert result.line.startswith("regroup [1 subscriber(s)]: ")
+    assert store.last_job("regroup [1 subscriber(s)]") is not None
+    # Nothing twice: the regroup job again, a late fire of the new group, a later check.
+    assert daemon.regroup_job() is None
+    assert daemon.edition_job(("daily 09:30", "UTC")).outcomes == ()
+    daemon.schedule_jobs(paused_scheduler)
+    assert len(_regroup_jobs(paused_scheduler)) == 1  # only the one (the worker is paused)
+    assert daemon.retry_job() is None
+    assert _sent(store) == [("a@x.org", "2026-06-08"), ("a@x.org", "2026-06-09")]
+    assert len(_outbox(tmp_path)) == 2
+
+
+def test_moving_to_an_earlier_time_already_passed_and_an_existing_group(
+    tmp_path: Path, store: Store, paused_scheduler
+):
+    """a moves from 10:00 to 08:00 at 09:00, where b already is, while c stays at 10:00:
+    the set of groups does not change, yet a's edition is due now (as run --once says)."""
+    subs = [
+        sub("a@x.org", "daily 10:00"),
+        sub("b@x.org", "daily 08:00"),
+        sub("c@x.org", "daily 10:00"),
+    ]
+    daemon, clock = _daemon(tmp_path, store, subs, utc(2026, 6, 9, 8, 0))
+    assert [o.subscriber for o in daemon.edition_job(("daily 08:00", "UTC")).outcomes] == [
+        "b@x.org"
+    ]
+    groups = set(daemon.groups())
+    daemon.schedule_jobs(paused_scheduler)
+    store.set_prefs("a@x.org", {"version": 1, "schedule": "daily 08:00"})
+    clock.now = utc(2026, 6, 9, 9, 0, 30)
+    assert set(daemon.groups()) == groups  # the old check (group keys only) saw nothing
+    assert daemon.regrouped()
+    refs, _ = daemon.pipeline.due(daemon.pipeline.subscribers(), utc(2026, 6, 9, 9, 40))
+    assert editions(refs) == [("a@x.org", "2026-06-09")]  # what run --once would send
+    daemon.schedule_jobs(paused_scheduler)
+    (job,) = _regroup_jobs(paused_scheduler)
+    result = job.func(*job.args)
+    assert [(o.subscriber, o.edition, o.state) for o in result.outcomes] == [
+        ("a@x.org", "2026-06-09", O_SENT)
+    ]
+    # c's 10:00 fire later sends c only; a is not sent twice.
+    clock.now = utc(2026, 6, 9, 10, 0, 1)
+    assert [o.subscriber for o in daemon.edition_job(("daily 10:00", "UTC")).outcomes] == [
+        "c@x.org"
+    ]
+    assert daemon.catch_up().outcomes == ()
+    assert _sent(store) == [
+        ("a@x.org", "2026-06-09"),
+        ("b@x.org", "2026-06-09"),
+        ("c@x.org", "2026-06-09"),
+    ]
+
+
+def test_a_reload_that_changes_a_time_zone_sends_what_is_due_now(
+    tmp_path: Path, store: Store, paused_scheduler
+):
+    """The YAML moves a from 07:00 UTC to 07:00 Berlin (05:00 UTC) at 06:00 UTC: the new
+    job's first fire would be tomorrow, yet today's Berlin edition is an hour due."""
+    a = sub("a@x.org", "daily 07:00", "UTC")
+    daemon, _ = _daemon(tmp_path, store, [a], utc(2026, 6, 9, 6, 0))
+    berlin = replace(daemon.config, subscribers=(sub("a@x.org", "daily 07:00", "Europe/Berlin"),))
+    daemon.loader = lambda _p: berlin
+    daemon.schedule_jobs(paused_scheduler)
+    assert daemon.reload() is True
+    daemon.schedule_jobs(paused_scheduler)
+    assert paused_scheduler.get_job("edition:daily 07:00|Europe/Berlin") is not None
+    assert paused_scheduler.get_job("edition:daily 07:00|UTC") is None
+    (job,) = _regroup_jobs(paused_scheduler)
+    result = job.func(*job.args)
+    assert [(o.edition, o.state) for o in result.outcomes] == [("2026-06-09", O_SENT)]
+    # A reload that changes nothing about groups queues no regroup job.
+    job.remove()
+    assert daemon.reload() is True
+    daemon.schedule_jobs(paused_scheduler)
+    assert _regroup_jobs(paused_scheduler) == []
+
+
+def test_a_regroup_job_cut_short_is_retried(tmp_path: Path, store: Store, paused_scheduler):
+    a = sub("a@x.org", "daily 10:00")
+    daemon, clock = _daemon(tmp_path, store, [a], utc(2026, 6, 9, 9, 0))
+    daemon.schedule_jobs(paused_scheduler)
+    store.set_prefs("a@x.org", {"version": 1, "schedule": "daily 08:00"})
+    daemon.schedule_jobs(paused_scheduler)
+    broken = replace(daemon.config, templates=tmp_path / "no-such-templates")
+    good = daemon.pipeline
+    daemon.pipeline = Pipeline(broken, store)
+    result = daemon.regroup_job()
+    assert result is not None and not result.ok and result.outcomes == ()
+    daemon.pipeline = good
+    clock.now = utc(2026, 6, 9, 9, 5)
+    retried = daemon.retry_job()
+    assert retried is not None
+    assert [(o.subscriber, o.edition, o.state) for o in retried.outcomes] == [
+        ("a@x.org", "2026-06-09", O_SENT)
+    ]
+
+
+# -- send/preview --date D: the edition of local date D, never the next day's ---------------
+
+
+def _ref_edition(tmp_path: Path, store: Store, schedule: str, tz: str, now: datetime, day):
+    pipe = Pipeline(make_config(tmp_path, [sub("a@x.org", schedule, tz)]), store)
+    return pipe.edition_ref(pipe.subscribers()[0], now=now, on_date=day).edition
+
+
+@pytest.mark.parametrize(
+    ("schedule", "tz", "day", "expected"),
+    [
+        ("daily 00:00", "UTC", "2026-11-29", "2026-11-29"),  # was 2026-11-30
+        ("daily 00:00", "Europe/Berlin", "2026-11-29", "2026-11-29"),
+        ("0 0,12 * * *", "UTC", "2026-11-29", "2026-11-29T12:00"),  # was 2026-11-30T00:00
+        ("0 0 * * *", "UTC", "2026-11-29", "2026-11-29"),
+        ("weekly mon 00:00", "UTC", "2026-11-29", "2026-W48"),  # Sunday: was 2026-W49
+        ("weekly mon 00:00", "UTC", "2026-11-30", "2026-W49"),
+        ("daily 07:00", "UTC", "2026-11-29", "2026-11-29"),
+        ("0 7,19 * * *", "UTC", "2026-11-28", "2026-11-28T19:00"),
+        # Late evening fires in New York are the next UTC day: still local date D.
+        ("0 9,23 * * *", "America/New_York", "2026-11-29", "2026-11-29T23:00"),
+    ],
+)
+def test_date_edition_is_that_local_dates(
+    tmp_path: Path, store: Store, schedule: str, tz: str, day: str, expected: str
+):
+    from datetime import date
+
+    now = utc(2026, 12, 1, 12)
+    got = _ref_edition(tmp_path, store, schedule, tz, now, date.fromisoformat(day))
+    assert got == expected
+
+
+def test_date_today_is_the_edition_so_far_as_without_date(tmp_path: Path, store: Store):
+    """--date of today at 08:00 with "0 0,12": the 00:00 edition (as a send without --date),
+    not the 12:00 one still to come (which would then never be sent)."""
+    from datetime import date
+
+    now = utc(2026, 11, 29, 8)
+    pipe = Pipeline(make_config(tmp_path, [sub("a@x.org", "0 0,12 * * *")]), store)
+    s = pipe.subscribers()[0]
+    assert pipe.edition_ref(s, now=now, on_date=date(2026, 11, 29)).edition == "2026-11-29T00:00"
+    assert pipe.edition_ref(s, now=now).edition == "2026-11-29T00:00"
+    later = utc(2026, 11, 29, 12, 0, 1)
+    assert pipe.edition_ref(s, now=later, on_date=date(2026, 11, 29)).edition == (
+        "2026-11-29T12:00"
+    )
+    assert _ref_edition(tmp_path, store, "daily 07:00", "UTC", now, date(2026, 11, 29)) == (
+        "2026-11-29"
+    )
+
+
+def test_cli_send_date_records_that_day_and_the_next_days_edition_still_goes(
+    tmp_path: Path, capsys
+):
+    """The real CLI: ``send --date YESTERDAY`` with "daily 00:00" UTC records yesterday's
+    edition (it recorded today's, which was then never sent); ``preview --date`` agrees."""
+    import json
+
+    from test_reporting import run, write_config
+
+    from newsletter.store import SENT
+
+    cfg = write_config(tmp_path, schedule="daily 00:00")
+    today = datetime.now(UTC).date()
+    yesterday = today - timedelta(days=1)
+    assert run(capsys, "--config", str(cfg), "fetch")[0] == 0
+    code, out, err = run(
+        capsys,
+        "--config",
+        str(cfg),
+        "preview",
+        "-s",
+        "good@example.org",
+        "--date",
+        yesterday.isoformat(),
+        "--format",
+        "json",
+    )
+    assert code == 0, err
+    assert json.loads(out)["edition"] == yesterday.isoformat()
+    code, out, err = run(
+        capsys, "--config", str(cfg), "send", "--no-fetch", "--date", yesterday.isoformat()
+    )
+    assert code == 0, err
+    with Store(tmp_path / "state.db") as st:  # empty (its papers came today), but that day's
+        assert [d.edition for d in st.deliveries()] == [yesterday.isoformat()]
+    code, out, err = run(capsys, "--config", str(cfg), "send", "--no-fetch")
+    assert code == 0, err
+    with Store(tmp_path / "state.db") as st:
+        assert st.delivery("good@example.org", today.isoformat()).state == SENT  # type: ignore[union-attr]

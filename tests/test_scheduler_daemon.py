@@ -38,6 +38,8 @@ delivery:
     host: 127.0.0.1
     port: {port}
     security: none
+web:
+  base_url: https://digest.example.org
 scheduler:
   grace_hours: 6
   fetch_schedule: every 60m

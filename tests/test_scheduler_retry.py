@@ -174,3 +174,46 @@ def test_a_fire_time_passed_during_catch_up_fires_at_once(tmp_path: Path, store:
         assert later == fire + timedelta(days=1)
     finally:
         paused.shutdown(wait=False)
+
+
+def test_a_schedule_changed_to_a_passed_time_is_sent_by_the_running_scheduler(
+    tmp_path: Path, store: Store
+):
+    """A real running APScheduler: the subscriber saves a time a minute ago on the web page;
+    the reschedule's new job would first fire tomorrow, the regroup job sends it now, once."""
+    from apscheduler.executors.pool import ThreadPoolExecutor
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from newsletter.scheduler import Daemon
+
+    now = datetime.now(UTC)
+    fire = (now - timedelta(minutes=1)).replace(second=0, microsecond=0)
+    feed = write_feed(tmp_path / "feed.xml", [("2606.99001", "Time series forecasting", "x")])
+    source = SourceConfig(name="sample", type="arxiv", url=str(feed))
+    config = make_config(
+        tmp_path, [sub("a@x.org", f"daily {now + timedelta(hours=3):%H:%M}")], sources=(source,)
+    )
+    daemon = Daemon(config, store)  # the real clock
+    scheduler = BackgroundScheduler(
+        executors={"default": ThreadPoolExecutor(max_workers=1)}, timezone=UTC
+    )
+    daemon.schedule_jobs(scheduler, since=now)
+    scheduler.start()
+    try:
+        store.set_prefs("a@x.org", {"version": 1, "schedule": f"daily {fire:%H:%M}"})
+        assert daemon.regrouped()
+        daemon.schedule_jobs(scheduler)  # what the daemon's minute check does
+        job = scheduler.get_job(f"edition:daily {fire:%H:%M}|UTC")
+        assert job is not None and job.next_run_time == fire + timedelta(days=1)
+        deadline = time.monotonic() + 10
+        while not _outbox(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        daemon.schedule_jobs(scheduler)  # nothing moved since: nothing queued
+        daemon.catch_up()  # and a full pass finds it sent
+        time.sleep(0.3)
+    finally:
+        scheduler.shutdown(wait=True)
+    assert len(_outbox(tmp_path)) == 1, "the edition due after the schedule change was not sent"
+    row = store.delivery("a@x.org", fire.date().isoformat())
+    assert row is not None and row.state == SENT
+    assert store.last_job("regroup [1 subscriber(s)]") is not None
