@@ -360,7 +360,7 @@ def preview(
         elif fmt == "text":
             _emit(rendered.text, output)
         elif fmt == "eml":
-            msg = pipe.compose(digest, rendered, now=now)
+            msg = pipe.compose(digest, rendered, now=now, message_id=ref.message_id)
             if output is None:
                 sys.stdout.buffer.write(msg.data)
             else:

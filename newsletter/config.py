@@ -253,6 +253,10 @@ _LABEL_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _URL_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+# An RFC 2919 list label: dot-separated parts of letters, digits and "-", at least one dot
+# (``list-label "." namespace``); the dot-atom subset the composer writes as it is.
+_LIST_PART = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+LIST_LABEL_RE = re.compile(rf"^{_LIST_PART}(?:\.{_LIST_PART})+$")
 
 
 def parse_duration(text: str) -> timedelta:
@@ -305,6 +309,22 @@ def split_address(value: str) -> tuple[str, str]:
     if len(name) >= 2 and name[0] == name[-1] == '"':
         name = name[1:-1].replace('\\"', '"')
     return name, m["addr"].strip()
+
+
+def split_list_id(value: str) -> tuple[str | None, str] | None:
+    """Split a ``delivery.list_id``: ``Name <label>`` gives (name, label), a bare
+    ``label`` gives (None, label): its name is then the From name. None when the
+    angle brackets are not one ``<...>`` at the end."""
+    value = value.strip()
+    if "<" not in value and ">" not in value:
+        return None, value
+    m = re.match(r"^(?P<name>[^<>]*?)\s*<(?P<label>[^<>]*)>$", value)
+    if not m:
+        return None
+    name = m["name"].strip()
+    if len(name) >= 2 and name[0] == name[-1] == '"':
+        name = name[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    return name, m["label"].strip()
 
 
 def _show(value: object, limit: int = 60) -> str:
@@ -749,6 +769,7 @@ class _Loader:
         scheduler = self.scheduler(top.get("scheduler"))
         web = self.web(top.get("web"))
         delivery = self.delivery(top.get("delivery"))
+        self.deliverability(top, web, delivery)
         sources = self.sources(top)
         self.tag_sources = tuple(s.name for s in sources if s.type not in _ARXIV_CODE_TYPES)
         subscribers = self.subscribers(top, defaults)
@@ -886,7 +907,7 @@ class _Loader:
             outbox=outbox,
             smtp=self.smtp(m.get("smtp"), transport),
             reply_to=self.address(m.get("reply_to"), "delivery.reply_to", None),
-            list_id=self.optional_text(m.get("list_id"), "delivery.list_id"),
+            list_id=self.list_id(m.get("list_id")),
             dkim=dkim,
             max_failures=self.integer(
                 m.get("max_failures"), "delivery.max_failures", d.max_failures, minimum=1
@@ -901,6 +922,73 @@ class _Loader:
                 maximum=19,
             ),
         )
+
+    def list_id(self, node: yaml.Node | None) -> str | None:
+        """``label.example.org`` or ``Name <label.example.org>`` (RFC 2919)."""
+        path = "delivery.list_id"
+        value = self.optional_text(node, path)
+        if node is None or not value:
+            return value
+        fix = 'write it as papers.example.org or "Paper Digest <papers.example.org>"'
+        # (Warnings, not errors: such values loaded before, and the composer makes a
+        # usable label of any of them.)
+        parts = split_list_id(value)
+        if parts is None:
+            self.warn(node, path, f"'{_show(value)}' is not an RFC 2919 List-Id ({fix})")
+            return value
+        label = parts[1]
+        if not LIST_LABEL_RE.match(label) or len(label) > 255:
+            self.warn(
+                node,
+                path,
+                f"'{_show(value)}': the list label '{_show(label)}' is not a dot-separated "
+                f"name of letters, digits and - ({fix})",
+            )
+        return value
+
+    def deliverability(self, top: _Map, web: WebConfig, delivery: DeliveryConfig) -> None:
+        """Warnings for mail sent by SMTP that mailbox providers would reject or that
+        cannot be unsubscribed from in one click (existing configs keep loading)."""
+        if delivery.transport != "smtp":
+            return
+        dnode = top.get("delivery")
+        dmap = dnode.value if isinstance(dnode, yaml.MappingNode) else []
+        given = {k.value: v for k, v in dmap if isinstance(k, yaml.ScalarNode)}
+        if given.get("from") is None:
+            self.warn(
+                dnode,
+                "delivery.from",
+                f"not set, so mail goes out as '{delivery.from_addr}', with Message-ID and "
+                "List-Id at localhost too: relays reject such a sender and DMARC cannot align "
+                'it (add from: "Paper Digest <digest@your-domain>" with a domain you send for)',
+            )
+        wnode = top.get("web")
+        wmap = wnode.value if isinstance(wnode, yaml.MappingNode) else []
+        bnode = next(
+            (v for k, v in wmap if isinstance(k, yaml.ScalarNode) and k.value == "base_url"),
+            None,
+        )
+        if bnode is None or (isinstance(bnode, yaml.ScalarNode) and bnode.tag == _NULL):
+            self.warn(
+                wnode,
+                "web.base_url",
+                f"not set, so unsubscribe links point at {web.base_url} and messages carry "
+                "no one-click unsubscribe, which needs https (RFC 8058) and which Gmail and "
+                "Yahoo require of bulk senders (add web: {base_url: https://your-host}, "
+                "where 'newsletter serve' is reachable over HTTPS)",
+            )
+            return
+        parts = urlsplit(web.base_url)
+        local = (parts.hostname or "") in ("localhost", "127.0.0.1", "::1")
+        if parts.scheme.lower() == "http" and not local:
+            self.warn(
+                bnode,
+                "web.base_url",
+                f"'{_show(web.base_url)}' is not https, so messages carry no one-click "
+                "unsubscribe, which needs https (RFC 8058) and which Gmail and Yahoo require "
+                f"of bulk senders (use https://{_show(parts.netloc + parts.path)}, served "
+                "by your HTTPS reverse proxy)",
+            )
 
     def dkim(self, node: yaml.Node) -> DkimConfig | None:
         path = "delivery.dkim"

@@ -14,6 +14,7 @@ is recorded in the ledger, so no paper falls between two editions.
 from __future__ import annotations
 
 import gc
+import hmac
 import json
 import logging
 import os
@@ -83,6 +84,7 @@ class EditionRef:
     replay_ids: tuple[str, ...] | None = None  # a sent edition replayed: exactly these
     since_seq: int | None = None  # exclusive: the previous edition's cutoff_seq
     cutoff_seq: int | None = None  # inclusive: papers committed up to here (None: by time)
+    message_id: str | None = None  # the ledger's, for an edition prepared before: kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,7 +270,12 @@ class Pipeline:
         if self._composer is None:
             from .delivery import Composer
 
-            self._composer = Composer(self.config.delivery)
+            # Message-IDs carry this install's secret and state: two lists sending as one
+            # address never share one (a provider would drop the second message). An
+            # edition already in the ledger keeps its id whatever this gives (``send``).
+            where = f"message-id\0{os.path.abspath(self.store.path)}".encode()
+            salt = hmac.new(self.secret.encode(), where, "sha256").hexdigest()[:32]
+            self._composer = Composer(self.config.delivery, id_salt=salt)
         return self._composer
 
     def links(self, sub: Subscriber) -> Links:
@@ -609,7 +616,10 @@ class Pipeline:
 
         def work(store: Store, unit: tuple[int, list[EditionRef]]) -> list[Built]:
             digests = self._select(store, selectors[unit[0]], unit[1])
-            return [self._built(d, now=now, dry_run=dry_run) for d in digests]
+            return [
+                self._built(d, now=now, dry_run=dry_run, message_id=ref.message_id)
+                for d, ref in zip(digests, unit[1], strict=True)
+            ]
 
         if n <= 1 or len(units) <= 1:
             here = self._build_here(units, work)
@@ -639,11 +649,13 @@ class Pipeline:
         finally:
             gc.unfreeze()
 
-    def _built(self, digest: Digest, *, now: datetime, dry_run: bool) -> Built:
+    def _built(
+        self, digest: Digest, *, now: datetime, dry_run: bool, message_id: str | None = None
+    ) -> Built:
         email = digest.subscriber.email
         if digest.is_empty and not self.config.delivery.send_empty:
             return Built(email, digest.edition, empty=digest.empty_reason or "nothing to send")
-        msg = self.compose(digest, self.render(digest), now=now)
+        msg = self.compose(digest, self.render(digest), now=now, message_id=message_id)
         size = len(msg.data)
         if dry_run:
             msg = replace(msg, data=b"")
@@ -652,7 +664,16 @@ class Pipeline:
     def render(self, digest: Digest) -> RenderedEmail:
         return self.renderer.render(digest, links=self.links(digest.subscriber))
 
-    def compose(self, digest: Digest, rendered: RenderedEmail, *, now: datetime) -> OutgoingMessage:
+    def compose(
+        self,
+        digest: Digest,
+        rendered: RenderedEmail,
+        *,
+        now: datetime,
+        message_id: str | None = None,
+    ) -> OutgoingMessage:
+        """The message of ``digest``; ``message_id``: the one the ledger already holds for
+        this edition (a resend keeps it), else the composer derives it."""
         return self.composer.compose(
             rendered,
             digest.subscriber,
@@ -660,6 +681,7 @@ class Pipeline:
             links=self.links(digest.subscriber),
             date=now,
             paper_ids=tuple(p.paper.id for p in digest.picks),
+            message_id=message_id,
         )
 
     # -- sending ----------------------------------------------------------------
@@ -742,6 +764,10 @@ class Pipeline:
                     )
                 )
                 continue
+            if existing and existing.message_id and ref.message_id is None:
+                # Prepared before (a crash, a relay down, a retry): the same Message-ID, so
+                # a reader's provider drops a copy it already has.
+                ref = replace(ref, message_id=existing.message_id)
             todo.append(ref)
 
         counts: dict[tuple[str, str], int] = {}

@@ -82,6 +82,8 @@ def settled_edition(store: Store, ref: EditionRef) -> tuple[EditionRef, str | No
     """
     email, edition = ref.subscriber.email, ref.edition
     row = store.delivery(email, edition)
+    if row is not None and row.message_id:  # what send would use: the ledger's id
+        ref = replace(ref, message_id=row.message_id)
     if row is not None and row.state == SENT:
         n = len(row.paper_ids)
         when = f"{row.sent_at:%Y-%m-%d %H:%M} UTC" if row.sent_at else "an unknown time"

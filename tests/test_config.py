@@ -794,6 +794,13 @@ def test_smtp_without_username_needs_no_password(in_tmp: Path) -> None:
     assert config.delivery.smtp.password is None and config.delivery.smtp.port == 25
 
 
+# What an smtp config needs besides the relay, so that it loads without warnings:
+# a From at a real domain and an https base URL (for one-click unsubscribe).
+SENDER = (
+    '  from: "Paper Digest <digest@example.org>"\nweb: {base_url: https://digest.example.org}\n'
+)
+
+
 def test_plaintext_password_to_a_remote_relay_is_a_warning(in_tmp: Path) -> None:
     text = (
         VALID
@@ -802,6 +809,7 @@ def test_plaintext_password_to_a_remote_relay_is_a_warning(in_tmp: Path) -> None
             "    host: mail.example.org\n    port: 25\n    security: none\n"
             "    username: u\n    password_env: PW\n"
         )
+        + SENDER
     )
     config = load(in_tmp, text, env={"PW": "x"})
     assert config.warnings == (
@@ -1136,3 +1144,139 @@ def test_config_and_web_form_accept_the_same_categories() -> None:
     interests = [{"name": "X", "keywords": ["x"], "categories": ["foo bar"]}]
     _, problems = validate_prefs({"interests": interests})
     assert len(problems) == 1 and "'foo bar' is not an arXiv code" in problems[0]
+
+
+# --------------------------------------------------------------------- deliverability
+
+SMTP_ONLY = VALID + "delivery:\n  transport: smtp\n  smtp: {host: smtp.example.org}\n"  # 6-8
+NO_WEB = (
+    f"{P}: web.base_url: not set, so unsubscribe links point at http://localhost:8025 and "
+    "messages carry no one-click unsubscribe, which needs https (RFC 8058) and which Gmail "
+    "and Yahoo require of bulk senders (add web: {base_url: https://your-host}, where "
+    "'newsletter serve' is reachable over HTTPS)"
+)
+NO_FROM = (
+    f"{P}:7: delivery.from: not set, so mail goes out as 'Paper Digest <digest@localhost>', "
+    "with Message-ID and List-Id at localhost too: relays reject such a sender and DMARC "
+    'cannot align it (add from: "Paper Digest <digest@your-domain>" with a domain you '
+    "send for)"
+)
+
+
+def test_smtp_without_from_or_base_url_warns_naming_both_keys(in_tmp: Path) -> None:
+    # The review: mail went out as digest@localhost with an http://localhost one-click
+    # unsubscribe link, and nothing said so. Still loads: existing configs keep working.
+    config = load(in_tmp, SMTP_ONLY)
+    assert config.delivery.from_addr == "Paper Digest <digest@localhost>"
+    assert config.web.base_url == "http://localhost:8025"
+    assert config.warnings == (NO_WEB, NO_FROM)
+    # Both given: no warning.
+    assert load(in_tmp, SMTP_ONLY + SENDER).warnings == ()
+
+
+def test_smtp_with_a_plain_http_base_url_warns_but_a_local_one_does_not(in_tmp: Path) -> None:
+    sender = '  from: "Paper Digest <digest@example.org>"\n'  # line 9
+    config = load(in_tmp, SMTP_ONLY + sender + "web:\n  base_url: http://digest.example.org/nl/\n")
+    assert config.warnings == (
+        f"{P}:11: web.base_url: 'http://digest.example.org/nl' is not https, so messages carry "
+        "no one-click unsubscribe, which needs https (RFC 8058) and which Gmail and Yahoo "
+        "require of bulk senders (use https://digest.example.org/nl, served by your HTTPS "
+        "reverse proxy)",
+    )
+    for local in ("http://localhost:8025", "http://127.0.0.1:8080", "HTTP://LOCALHOST"):
+        assert load(in_tmp, SMTP_ONLY + sender + f"web: {{base_url: '{local}'}}\n").warnings == ()
+    # web: without base_url is "not set" too.
+    assert load(in_tmp, SMTP_ONLY + sender + "web: {port: 8030}\n").warnings == (
+        NO_WEB.replace(f"{P}:", f"{P}:10:", 1),
+    )
+
+
+@pytest.mark.parametrize("transport", ["outbox", "console"])
+def test_no_sender_warnings_for_transports_that_do_not_send(in_tmp: Path, transport: str) -> None:
+    config = load(
+        in_tmp, VALID + f"delivery: {{transport: {transport}}}\nweb: {{base_url: http://a.org}}\n"
+    )
+    assert config.warnings == ()
+
+
+def test_validate_and_other_commands_print_the_sender_warnings(tmp_path: Path) -> None:
+    (tmp_path / "feed.xml").write_bytes(SAMPLE.read_bytes())
+    write(tmp_path, SMTP_ONLY)
+    for args in (("validate",), ("status",)):
+        proc = run_cli("-c", P, *args, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        warnings = [line for line in proc.stderr.splitlines() if line.startswith("Warning: ")]
+        assert warnings == [f"Warning: {NO_WEB}", f"Warning: {NO_FROM}"], args
+    assert proc.stdout  # status still reports
+
+
+@pytest.mark.parametrize(
+    ("value", "label"),
+    [
+        ("papers.example.org", "papers.example.org"),
+        ("Tägliche Papiere <daily.example.org>", "daily.example.org"),
+        ('"Papers, daily" <papers.example.org>', "papers.example.org"),
+        ("<a-1.b2.localhost>", "a-1.b2.localhost"),
+    ],
+)
+def test_list_id_forms_that_load(in_tmp: Path, value: str, label: str) -> None:
+    from newsletter.config import split_list_id
+
+    config = load(in_tmp, VALID + f"delivery:\n  list_id: '{value}'\n")
+    assert config.delivery.list_id == value
+    parts = split_list_id(value)
+    assert parts is not None and parts[1] == label
+
+
+FIX = 'write it as papers.example.org or "Paper Digest <papers.example.org>"'
+BAD_LABEL = f"is not a dot-separated name of letters, digits and - ({FIX})"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("<a b c>", f"'<a b c>': the list label 'a b c' {BAD_LABEL}"),
+        ("daily", f"'daily': the list label 'daily' {BAD_LABEL}"),
+        (
+            "tägliche.example.org",
+            f"'tägliche.example.org': the list label 'tägliche.example.org' {BAD_LABEL}",
+        ),
+        ("Papers <a..b>", f"'Papers <a..b>': the list label 'a..b' {BAD_LABEL}"),
+        ("a <b.org> c", f"'a <b.org> c' is not an RFC 2919 List-Id ({FIX})"),
+        ("<<b.org>>", f"'<<b.org>>' is not an RFC 2919 List-Id ({FIX})"),
+    ],
+)
+def test_an_invalid_list_id_is_a_one_line_warning(in_tmp: Path, value: str, expected: str) -> None:
+    """A warning, not an error: such values loaded before (the composer makes a usable
+    label of them), and a config that loaded must keep loading."""
+    config = load(in_tmp, VALID + f"delivery:\n  list_id: '{value}'\n")
+    assert config.delivery.list_id == value
+    assert list(config.warnings) == [f"{P}:7: delivery.list_id: {expected}"]
+
+
+def test_a_non_ascii_list_id_description_is_sent_encoded(tmp_path: Path) -> None:
+    # The review: send died with "Error: unexpected UnicodeEncodeError".
+    import email
+    import email.policy
+
+    (tmp_path / "feed.xml").write_bytes(SAMPLE.read_bytes())
+    write(
+        tmp_path,
+        """\
+        sources: [{name: s, type: arxiv, url: feed.xml}]
+        delivery:
+          from: "Paper Digest <digest@example.org>"
+          list_id: "Tägliche Papiere <daily.example.org>"
+          outbox: outbox/
+        defaults: {lookback_days: 3650}
+        subscribers:
+          - {email: ada@example.org, interests: [{name: L, keywords: [learning]}]}
+        """,
+    )
+    proc = run_cli("-c", P, "send", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (eml,) = (tmp_path / "outbox").rglob("*.eml")
+    raw = eml.read_bytes()
+    assert raw.split(b"\r\n\r\n", 1)[0].isascii()
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert msg["List-Id"] == "Tägliche Papiere <daily.example.org>"

@@ -47,6 +47,7 @@ delivery:
   transport: smtp
   max_failures: 3
   smtp: {{host: 127.0.0.1, port: {relay.port}, security: none, retries: 0, backoff: 0.01}}
+web: {{base_url: https://digest.example.org}}
 defaults: {{timezone: UTC, schedule: "daily 07:00", max_papers: 3, lookback_days: 100000}}
 subscribers:
 {people}

@@ -27,7 +27,7 @@ from email.utils import format_datetime, formataddr, parseaddr
 
 import numpy as np
 
-from ..config import DeliveryConfig
+from ..config import DeliveryConfig, split_list_id
 from ..errors import NewsletterError
 from ..models import OutgoingMessage, RenderedEmail, Subscriber
 from ..signing import Links
@@ -85,6 +85,19 @@ def fold(words: list[str], used: int, width: int = 78) -> str:
     return "\r\n ".join(lines)
 
 
+_ATOMS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*")
+
+
+def encode_phrase(value: str, *, header: str) -> str:
+    """An RFC 5322 phrase (the description of a List-Id): atoms as they are, other
+    ASCII as a quoted string, non-ASCII as RFC 2047 encoded-words (``Header`` writes
+    only characters RFC 2047 5(3) allows in a phrase), folded; cut to ``MAX_NAME``."""
+    value = clean(value)[:MAX_NAME]
+    if value.isascii() and not _ATOMS.fullmatch(value):
+        value = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return encode_text(value, header=header)
+
+
 def ascii_address(address: str) -> str:
     """A bare address fit for a header and the SMTP envelope (IDNA for the domain)."""
     address = clean(address)
@@ -127,6 +140,9 @@ def message_id(subscriber: str, edition: str, domain: str, salt: str = "") -> st
     digest = hashlib.sha256(f"{salt}\0{subscriber.lower()}\0{edition}".encode()).hexdigest()
     label = _EDITION_SAFE.sub("-", edition).strip("-")[:40] or "edition"
     return f"{label}.{digest[:24]}@{domain}"
+
+
+make_message_id = message_id  # (``Composer.compose`` has a parameter of that name)
 
 
 def b64(text: str) -> bytes:
@@ -192,7 +208,11 @@ def qp(text: str) -> bytes:
 class Composer:
     """Turns a ``RenderedEmail`` into ``OutgoingMessage`` bytes; built once per run."""
 
-    def __init__(self, delivery: DeliveryConfig) -> None:
+    def __init__(self, delivery: DeliveryConfig, *, id_salt: str = "") -> None:
+        """``id_salt`` (the install's own secret, say) goes into every Message-ID: two
+        lists sending as one address to one reader on one day get different ids (a
+        provider drops a second message whose Message-ID it already holds)."""
+        self._id_salt = f"{id_salt}\0" if id_salt else ""
         self.delivery = delivery
         name, addr = parseaddr(clean(delivery.from_addr))
         if "@" not in addr:
@@ -209,15 +229,19 @@ class Composer:
         # The mailto: unsubscribe goes to the From address itself (a person or a
         # filter there handles it); the https one-click link is the primary one.
         self.mailto = f"mailto:{self.sender}?subject=unsubscribe"
-        list_id = delivery.list_id
-        if list_id and "<" in list_id:
-            list_id_header = clean(list_id)
-        else:
-            label = clean(list_id) if list_id else f"{self.sender.partition('@')[0]}.{self.domain}"
-            label = re.sub(r"[^A-Za-z0-9.-]+", "-", label).strip(".-") or self.domain
-            desc = clean(name)
-            encoded = encode_text(desc, header="List-Id") if desc else ""
-            list_id_header = f"{encoded} <{label}>" if desc else f"<{label}>"
+        # List-Id (RFC 2919): "description <label>"; the description is the configured
+        # one ("Name <label>"), else the From name; the loader checked the label, which
+        # is made safe here too for a DeliveryConfig built in code.
+        list_id = clean(delivery.list_id or "")
+        desc, label = split_list_id(list_id) or (None, list_id)
+        label = label or f"{self.sender.partition('@')[0]}.{self.domain}"
+        label = re.sub(r"[^A-Za-z0-9.-]+", "-", label).strip(".-") or self.domain
+        phrase = encode_phrase(name if desc is None else desc, header="List-Id")
+        list_id_header = f"<{label}>"
+        if phrase:
+            last = len(phrase.rpartition("\r\n")[2]) + (0 if "\r\n" in phrase else 9)
+            sep = "\r\n " if last + 1 + len(list_id_header) > 78 else " "
+            list_id_header = phrase + sep + list_id_header
         lines = [
             f"From: {self.from_header}",
         ]
@@ -226,7 +250,6 @@ class Composer:
             lines.append(f"Reply-To: {format_address(rname, raddr or delivery.reply_to)}")
         lines += [
             f"List-Id: {list_id_header}",
-            "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
             "MIME-Version: 1.0",
             f'Content-Type: multipart/alternative; boundary="{BOUNDARY}"',
         ]
@@ -256,8 +279,13 @@ class Composer:
         links: Links,
         date: datetime | None = None,
         paper_ids: tuple[str, ...] = (),
+        message_id: str | None = None,
     ) -> OutgoingMessage:
         """The complete message for one subscriber and edition.
+
+        ``message_id`` (without angle brackets): the id this edition already has in the
+        ledger, kept for a resend; by default it is derived (``message_id()``), the same
+        for every build of one edition.
 
         ``paper_ids`` (an extension) is carried on the ``OutgoingMessage`` so that
         ``deliver`` can create the ledger row and record the papers once sent.
@@ -266,17 +294,23 @@ class Composer:
         configured, the ledger's key.
         """
         to_addr = ascii_address(subscriber.email)
-        mid = message_id(to_addr, edition, self.domain, self.sender)
+        mid = message_id or make_message_id(
+            to_addr, edition, self.domain, self._id_salt + self.sender
+        )
         when = date or datetime.now(UTC)
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
         unsubscribe = clean(links.unsubscribe).replace(" ", "%20").replace(">", "%3E")
+        # RFC 8058 one-click needs an https URI: an http link (no web.base_url, or a
+        # plain-http one) gets no List-Unsubscribe-Post; its mailto: one still works.
+        one_click = unsubscribe[:8].lower() == "https://"
         head = (
             f"To: {format_address(subscriber.name, to_addr)}\r\n"
             f"Subject: {encode_text(rendered.subject)}\r\n"
             f"Date: {format_datetime(when)}\r\n"
             f"Message-ID: <{mid}>\r\n"
             f"List-Unsubscribe: <{unsubscribe}>,\r\n <{self.mailto}>\r\n"
+            + ("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" if one_click else "")
         ).encode("ascii")
         text_cte, text, text_dots = body(rendered.text)
         html_cte, html, html_dots = body(rendered.html)

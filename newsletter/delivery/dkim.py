@@ -5,9 +5,14 @@ The signature is computed here with ``cryptography`` (OpenSSL) rather than
 make signing 40x slower than composing. dkimpy remains the independent check:
 the tests verify every signature with ``dkim.verify``.
 
-Signed headers: From, To, Subject, Date, Message-ID, List-Unsubscribe,
-List-Unsubscribe-Post (RFC 8058 requires both), plus List-Id, Reply-To,
-MIME-Version and Content-Type when present.
+Signed headers: From, To, Subject, Date, Message-ID, List-Unsubscribe, plus
+List-Unsubscribe-Post (RFC 8058 requires it signed; present with an https link), List-Id,
+Reply-To, MIME-Version and Content-Type when present.
+
+The DKIM-Signature header is folded so that no line is longer than 78 characters
+where RFC 6376 3.5 allows a fold (between tags, after the colons of ``h=``, inside
+``b=``): a hop that re-folds long header lines (Python's email generator does) would
+otherwise change it and break the signature.
 """
 
 from __future__ import annotations
@@ -77,6 +82,35 @@ def _fold(value: str, width: int = 72) -> str:
     return "\r\n ".join(value[i : i + width] for i in range(0, len(value), width))
 
 
+WIDTH = 78  # RFC 5322 2.1.1: a line SHOULD be at most 78 characters
+
+
+def fold_tags(tags: list[str], used: int, width: int = WIDTH) -> str:
+    """``tags`` (``"v=1"``, ``"h=from:to"``, ...) as one tag list, ``"; "``-separated and
+    folded (CRLF + space) so that no line exceeds ``width`` characters where a fold is
+    allowed (RFC 6376 3.5): between two tags, and after a colon of ``h=``. ``used``:
+    characters already on the first line (``DKIM-Signature:``). Relaxed header
+    canonicalisation turns each fold into one space, which a verifier reads as FWS."""
+    pieces: list[tuple[str, str]] = []  # (separator when not folded, text)
+    for i, tag in enumerate(tags):
+        text = tag if i == len(tags) - 1 else f"{tag};"
+        if tag.startswith("h="):
+            names = re.findall(r"[^:]*:|[^:]+$", text)
+            pieces += [(" ", names[0])] + [("", name) for name in names[1:]]
+        else:
+            pieces.append((" ", text))
+    out: list[str] = []
+    column = used
+    for sep, text in pieces:
+        if out and column + len(sep) + len(text) > width:
+            out.append(f"\r\n {text}")
+            column = 1 + len(text)
+        else:
+            out.append(sep + text)
+            column += len(sep) + len(text)
+    return "".join(out)
+
+
 class DkimSigner:
     """Signs composed message bytes; the key is parsed once."""
 
@@ -116,10 +150,9 @@ class DkimSigner:
         bh = base64.b64encode(hashlib.sha256(relaxed_body(body)).digest()).decode()
         names = ":".join(name.strip().decode().lower() for name, _ in signed)
         stamp = int(time.time()) if now is None else now
-        prefix = (
-            f" v=1; a=rsa-sha256; c=relaxed/relaxed; d={self.domain}; s={self.selector};"
-            f"\r\n t={stamp}; h={names};\r\n bh={bh};\r\n b="
-        )
+        tags = ["v=1", "a=rsa-sha256", "c=relaxed/relaxed", f"d={self.domain}"]
+        tags += [f"s={self.selector}", f"t={stamp}", f"h={names}", f"bh={bh}", "b="]
+        prefix = fold_tags(tags, len("DKIM-Signature:"))
         to_sign = b"".join(relaxed_header(n, v) + b"\r\n" for n, v in signed)
         to_sign += relaxed_header(b"DKIM-Signature", prefix.encode())
         signature = self._key.sign(to_sign, self._padding, self._hash)
