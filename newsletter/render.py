@@ -55,6 +55,7 @@ from jinja2.parser import Parser
 
 from .errors import TemplateError
 from .models import Digest, Interest, Paper, Pick, RenderedEmail, Section, Subscriber
+from .schedule import MONTH_NAMES
 from .signing import Links
 
 HTML_TEMPLATE = "digest.mjml"
@@ -72,20 +73,6 @@ PREHEADER_MAX = 140
 SUBJECT_INTERESTS = 3  # interests named in the subject before "and N more"
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_MONTHS_LONG = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
@@ -239,7 +226,7 @@ def format_date(day: date) -> str:
 
 def format_long_date(day: date) -> str:
     """``Sunday, 29 November 2026`` (locale-independent)."""
-    return f"{_DAYS[day.weekday()]}, {day.day} {_MONTHS_LONG[day.month - 1]} {day.year}"
+    return f"{_DAYS[day.weekday()]}, {day.day} {MONTH_NAMES[day.month - 1]} {day.year}"
 
 
 def _plural(n: int, word: str) -> str:

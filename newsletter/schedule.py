@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-_MONTH_NAMES = (
+MONTH_NAMES = (  # English, whatever the locale (also used by the renderer)
     "January",
     "February",
     "March",
@@ -164,7 +164,7 @@ class Schedule:
         if any(d <= _MONTH_DAYS[m - 1] for m in self.months for d in self.monthdays):
             return None
         days = sorted(self.monthdays)
-        months = [_MONTH_NAMES[m - 1] for m in sorted(self.months)]
+        months = [MONTH_NAMES[m - 1] for m in sorted(self.months)]
         what = f"day {days[0]}" if len(days) == 1 else "days " + ", ".join(map(str, days))
         where = months[0] if len(months) == 1 else ", ".join(months[:-1]) + " or " + months[-1]
         verb = "never comes" if len(days) == 1 else "never come"

@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cli_support import run_cli
+from cli_support import free_port, run_cli, start_cli
 
 from newsletter.store import Store
 
@@ -132,29 +132,15 @@ def test_default_html_goes_beside_the_config_and_output_stays_relative_to_cwd(
 
 def test_preview_serve_shows_the_already_sent_note(workdir: Path) -> None:
     """``preview --serve`` says what plain ``preview`` says, and shows what was sent."""
-    import os
-    import socket
-    import sys
     import time
     import urllib.request
 
     assert cli("send", "--no-fetch", "-s", ME, cwd=workdir).returncode == 0
     with Store(workdir / "var" / "state.db") as store:
         (row,) = store.deliveries(subscriber=ME)
-    with socket.socket() as probe:  # a free port (the server binds it right after)
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {**os.environ, "NEWSLETTER_SECRET_KEY": "test-secret"}
-    env.pop("NEWSLETTER_CONFIG", None)
+    port = free_port()
     args = ["--config", "subscribers.yaml", "preview", "-s", ME, "--serve", str(port)]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "newsletter", *args],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_cli(*args, cwd=workdir)
     try:
         assert proc.stdout is not None and proc.stderr is not None
         import select

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
+
+from cli_support import free_port, start_cli
 
 from newsletter.signing import Links
 
@@ -17,9 +15,7 @@ SECRET = "serve-test-secret"
 
 def test_the_access_log_never_holds_a_links_token(tmp_path: Path) -> None:
     """Whoever reads the log must not be able to unsubscribe, vote or edit as a reader."""
-    with socket.socket() as probe:  # a free port (the server binds it right after)
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     (tmp_path / "cfg.yaml").write_text(
         f"state: {tmp_path / 'state.db'}\n"
@@ -29,15 +25,8 @@ def test_the_access_log_never_holds_a_links_token(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     links = Links(base, SECRET, "ada@example.org")
-    env = {**os.environ, "NEWSLETTER_SECRET_KEY": SECRET}
-    env.pop("NEWSLETTER_CONFIG", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "newsletter", "--config", "cfg.yaml", "serve"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc = start_cli(
+        "--config", "cfg.yaml", "serve", cwd=tmp_path, env={"NEWSLETTER_SECRET_KEY": SECRET}
     )
     try:
         deadline = time.monotonic() + 30
