@@ -755,3 +755,50 @@ def test_bounded_cache_keeps_its_newer_half() -> None:
         _put(cache, i, i, 8)
     _put(cache, 8, 8, 8)  # full: the older half goes in one step
     assert list(cache) == [4, 5, 6, 7, 8]
+
+
+def test_an_empty_edition_names_the_real_cause(selector: Selector) -> None:
+    """Not "nothing scored above min_score 0" when nothing could: the exclusions took
+    every match, or no followed author and no interest matched."""
+    from dataclasses import replace
+
+    excluded = replace(QUANTUM, exclude=("qubits", "error correction", "quantum"))
+    d = selector.select(sub(excluded), edition="e", edition_date=DAY)
+    assert d.is_empty
+    assert d.empty_reason == (
+        "the papers that matched were excluded (exclude:) or sent to you before"
+    )
+    matched = selector.select(sub(QUANTUM), edition="e", edition_date=DAY)
+    assert matched.picks  # (so it is the exclusion that emptied it)
+    nobody = Interest(name="People", authors=("Zebulon Quartermaine",))
+    d = selector.select(sub(nobody), edition="e", edition_date=DAY)
+    assert d.empty_reason == "no paper matched any interest or followed author"
+
+
+def test_a_paper_without_categories_is_not_damped_as_outside_them() -> None:
+    """A journal's, a blog's or Hugging Face's paper has no arXiv category: an interest
+    that lists categories must not halve it as if it were outside them (a review saw an
+    LLM-as-a-judge paper fall from 4th to 33rd for interests listing cs.CL)."""
+    text = "We evaluate large language models as judges of open-ended answers."
+    papers = [
+        Paper(id="2411.00001", title="Judging judges", abstract=text, categories=("cs.CL",)),
+        Paper(id="2411.00002", title="Judging judges", abstract=text),  # no category
+        Paper(id="2411.00003", title="Other", abstract="Galaxies and dark matter halos."),
+    ]
+    interest = Interest(name="Eval", keywords=("language models",), categories=("cs.LG",))
+    selector = Selector(papers)
+    # The batch's fast path, and whole rows (a vote makes the selector score those).
+    for feedback in (None, {"2411.00003": -1}):
+        d = selector.select(sub(interest), edition="e", edition_date=DAY, feedback=feedback)
+        scores = {p.paper.id: p.score for p in d.picks}
+        assert set(scores) == {"2411.00001", "2411.00002"}
+        assert scores["2411.00002"] > scores["2411.00001"]  # only cs.CL is outside cs.LG
+        plain = selector.select(
+            sub(Interest(name="Eval", keywords=("language models",))),
+            edition="e",
+            edition_date=DAY,
+            feedback=feedback,
+        )
+        assert {p.paper.id: p.score for p in plain.picks}["2411.00002"] == pytest.approx(
+            scores["2411.00002"]
+        )

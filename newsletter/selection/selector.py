@@ -29,7 +29,7 @@ import itertools
 import logging
 import math
 import re
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
@@ -302,6 +302,10 @@ class Selector:
         self._author_hits: dict[str, tuple[tuple[int, str], ...]] = {}
         # Each paper's categories, each once, in its order (for the "category ..." reason).
         self._doc_cats = [tuple(dict.fromkeys(p.categories)) for p in self.papers]
+        # Papers without any category (a journal's or a blog's feed, Hugging Face's): an
+        # interest's categories neither boost nor damp them (nothing says they are outside).
+        uncategorised = np.array([not c for c in self._doc_cats], dtype=bool)
+        self._uncategorised = uncategorised if uncategorised.any() else None
         # Author index: surname reading -> [(doc, name as written)].
         self._authors: dict[str, list[tuple[int, str]]] = {}
         for i, p in enumerate(self.papers):
@@ -607,6 +611,8 @@ class Selector:
             # (the power only where it applies, and where the score is not 0 (0 ** 0.8 =
             # 0 * 0.5): the same values as np.where on both)
             boosted = full * self.w.out_of_category
+            if self._uncategorised is not None:
+                boosted[:, self._uncategorised] = full[:, self._uncategorised]
             inside &= full > 0
             boosted[inside] = full[inside] ** self.w.in_category
             full = boosted
@@ -861,12 +867,14 @@ class Selector:
         # 2. round-robin across sections: each round every section offers its best
         # remaining paper; higher scores claim first (a paper appears once).
         iters: list[tuple[int, Iterator[tuple[int, float]]]] = []
+        bads: list[np.ndarray] = []  # per row: what it may not offer
         for r, row in enumerate(rows):
             bad = blocked
             if row.interest.exclude:
                 bad = blocked.copy()
                 for term in row.interest.exclude:
                     bad |= self._phrase_mask(term)
+            bads.append(bad)
             threshold = max(sub.min_score, 0.0) if not row.trending or row.query else 0.0
             iters.append((r, self._offers(row, row_scores[r], bad, threshold, delta)))
         if len(iters) == 1:  # one section: its best papers in order, up to its quota
@@ -901,15 +909,7 @@ class Selector:
             iters = alive
 
         if not picked:
-            any_scored = any(
-                next(self._offers(row, row_scores[r], blocked, 0.0, delta), None)
-                for r, row in enumerate(rows)
-            )
-            if not any_scored and not any(row.interest.authors for row in rows):
-                if all(row.trending and row.query is None for row in rows):
-                    return empty("no trending papers (no Hugging Face upvotes among candidates)")
-                return empty("no paper matched any interest")
-            return empty(f"nothing scored above min_score {sub.min_score:g}")
+            return empty(self._why_empty(sub, rows, row_scores, bads, delta))
 
         per_row: list[list[Pick]] = [[] for _ in rows]
         papers = self.papers
@@ -937,6 +937,33 @@ class Selector:
             Section(rows[r].name, tuple(picks)) for r, picks in enumerate(per_row) if picks
         )
         return Digest(sub, edition, edition_date, sections, None, candidates)
+
+    def _why_empty(
+        self,
+        sub: Subscriber,
+        rows: list[_Row],
+        row_scores: list[tuple[_Scored, int] | None],
+        bads: list[np.ndarray],
+        delta: np.ndarray | None,
+    ) -> str:
+        """Why nothing was picked, as the reader's email says it: the threshold, the
+        exclusions (or papers sent before), or nothing matching at all."""
+
+        def offered(bad: Callable[[int], np.ndarray]) -> bool:
+            return any(
+                next(self._offers(row, row_scores[r], bad(r), 0.0, delta), None) is not None
+                for r, row in enumerate(rows)
+            )
+
+        if offered(lambda r: bads[r]):
+            return f"nothing scored above min_score {sub.min_score:g}"
+        if offered(lambda r: self._nothing):
+            return "the papers that matched were excluded (exclude:) or sent to you before"
+        if all(row.trending and row.query is None for row in rows):
+            return "no trending papers (no Hugging Face upvotes among candidates)"
+        if any(row.interest.authors for row in rows):
+            return "no paper matched any interest or followed author"
+        return "no paper matched any interest"
 
     def _candidates(
         self,
@@ -1011,7 +1038,10 @@ class Selector:
             return None
         if lexical is not None and interest.categories:
             prim, anyc = self._category_mask(interest.categories)
-            s = np.where(anyc, s**w.in_category, s * w.out_of_category).astype(np.float32)
+            outside = s * w.out_of_category
+            if self._uncategorised is not None:
+                outside = np.where(self._uncategorised, s, outside)
+            s = np.where(anyc, s**w.in_category, outside).astype(np.float32)
         if self.settings.trending_boost and self._trend is not None:
             s = np.where(s > 0, s + self.settings.trending_boost * self._trend, 0.0)
         if delta is not None:
