@@ -374,8 +374,9 @@ def build_context(digest: Digest, *, links: Links, base_url: str = "") -> dict[s
         preheader = f"Top pick: {first}" if not rest else f"{first} + {rest} more"
         preheader = truncate(preheader, PREHEADER_MAX)
     else:
-        summary = "no new papers"
-        subject = f"Your paper digest, {day}: no new papers"
+        # (No papers at all, or new papers none of which is for this reader.)
+        summary = "nothing new for you" if digest.candidates else "no new papers"
+        subject = f"Your paper digest, {day}: {summary}"
         preheader = truncate(clean(digest.empty_reason) or "No new papers matched.", PREHEADER_MAX)
     interests = [clean(i.name) for i in sub.interests if clean(i.name)]
     name = clean(sub.name)

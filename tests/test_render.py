@@ -190,6 +190,10 @@ def test_empty_digest_renders_its_reason(renderer: Renderer) -> None:
     assert "no papers scored above min_score 0.4" in email.html
     assert "no papers scored above min_score 0.4" in email.text
     assert LINKS.unsubscribe in email.html and LINKS.unsubscribe in email.text
+    # New papers, none for this reader: the subject does not say there were none.
+    some = renderer.render(replace(digest, candidates=1096), links=LINKS)
+    assert some.subject == "Your paper digest, 29 Nov 2026: nothing new for you"
+    assert "Picked from 1096 new papers." in some.text
 
 
 def test_paper_without_links_or_authors(renderer: Renderer) -> None:
