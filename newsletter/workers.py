@@ -93,6 +93,24 @@ def _pipe() -> tuple[int, int]:
     return read_fd, write_fd
 
 
+_PR_SET_PDEATHSIG = 1  # prctl(2) option: a signal for this process when its parent dies
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this (worker) process when its parent dies, as a SIGKILL of
+    ``send`` would leave it running on its own otherwise (until its next write fails).
+    Linux only; elsewhere (or if prctl is unavailable) nothing happens."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not glibc/Linux
+        return
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
 def _write_all(out: FileIO, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -139,6 +157,7 @@ class FanOut(Generic[C, U, R]):
         self._nice = nice
         self._procs: list[Any] = []
         self._conns: list[FileIO] = []
+        self._parent = os.getpid()
         ctx = multiprocessing.get_context("fork")
         try:
             for k in range(self._n):
@@ -167,6 +186,7 @@ class FanOut(Generic[C, U, R]):
         # ours: a worker stops when it is told to, at once.
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)
+        _die_with(self._parent)
         # Keep no read end of any pipe (ours, or the earlier workers' inherited from the
         # parent): when the parent stops reading, our next write fails and we stop.
         own_reader.close()

@@ -311,3 +311,51 @@ def test_workers_run_at_a_lower_priority_when_asked() -> None:
     )
     assert list(FanOut([0], _niceness, init=lambda: None, workers=1)) == [before]
     assert os.nice(0) == before
+
+
+_ORPHAN_SCRIPT = """
+import os, sys, time
+from newsletter.workers import FanOut
+
+def work(ctx, unit):
+    print(os.getpid(), flush=True)  # the worker's pid, once per unit
+    time.sleep(30)
+    return unit
+
+fan = FanOut([0, 1], work, init=lambda: None, workers=2)
+next(iter(fan))
+"""
+
+
+def test_workers_die_with_a_killed_parent() -> None:
+    """A SIGKILL of ``send`` (a timeout in cron or systemd, the OOM killer) must not leave
+    its build workers running on their own."""
+    import signal
+    import subprocess
+    import sys
+
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _ORPHAN_SCRIPT], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert parent.stdout is not None
+        lines = [parent.stdout.readline() for _ in range(2)]
+        assert all(line.strip().isdigit() for line in lines), lines  # the workers' pids
+        workers = {int(line) for line in lines}
+        assert len(workers) == 2 and all(_alive(pid) for pid in workers)
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in workers)
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process (not gone, not a zombie)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
