@@ -10,10 +10,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
+import signal
 import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
+from types import FrameType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -533,11 +536,13 @@ def send(
             now = utcnow()
         refs = [pipe.edition_ref(sub, now=now, on_date=day) for sub in subs]  # (date checked)
         step, done = _printer(len(refs))
+        previous = signal.signal(signal.SIGTERM, _stop_on_term(pipe))
         try:
             outcomes = pipe.send(
                 refs, now=now, dry_run=dry_run, progress=step, retry_failed=retry_failed
             )
         finally:
+            signal.signal(signal.SIGTERM, previous)
             done()
     click.echo(_summary(outcomes))
     if pipe.aborted:
@@ -545,6 +550,25 @@ def send(
     failed = [o for o in outcomes if o.state == O_FAILED]  # in this run; not O_FAILED_EARLIER
     if failed:
         raise NewsletterError(f"{len(failed)} message(s) failed; see the lines above")
+
+
+def _stop_on_term(pipe: Pipeline) -> Callable[[int, FrameType | None], None]:
+    """A SIGTERM handler for ``send`` (a service manager's stop, a cron timeout): finish
+    the messages in flight, hand no new one over, leave the rest pending for the next
+    run (each ledger row says what happened). A second SIGTERM stops at once."""
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        if pipe.stop_requested.is_set():
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        click.echo(
+            "Stopping: finishing the messages in flight (SIGTERM again stops at once)",
+            err=True,
+        )
+        pipe.stop_requested.set()
+
+    return on_term
 
 
 @cli.command()

@@ -57,6 +57,8 @@ O_INACTIVE, O_DRY = "inactive", "dry run"
 # A failed row from an earlier run, skipped without --retry-failed (not a failure of this
 # run); an edition left unsent (its row pending, or none) because the send stopped early.
 O_FAILED_EARLIER, O_STOPPED = "failed earlier", "stopped"
+# Pipeline.aborted after ``stop_requested``: the messages in flight were finished.
+STOP_REQUESTED = "stop requested (SIGTERM); the messages in flight were finished"
 
 # Subscribers selected together (Selector.select_many) and looked up together in the store.
 SELECT_CHUNK = 256
@@ -246,6 +248,9 @@ class Pipeline:
         self._renderer: Renderer | None = None
         self._composer: Composer | None = None
         self.aborted: str | None = None  # why the last send stopped early, if it did
+        # Set (from a signal handler, say) to stop a send after the messages in flight:
+        # no new message is handed to the transport; the rest stay pending.
+        self.stop_requested = threading.Event()
         self.suppressed: list[str] = []  # subscribers suppressed by the last send
         self._pruned = False  # old paper embeddings pruned once per Pipeline
         self._warned_semantic = False
@@ -843,6 +848,8 @@ class Pipeline:
             for item in ahead(produce(), COMPOSE_AHEAD, batch=PREPARE_BATCH):
                 if isinstance(item, Outcome):
                     report(item)
+                elif self.stop_requested.is_set():
+                    return  # (what is not handed over stays pending for the next run)
                 else:
                     yield item
 
@@ -893,6 +900,8 @@ class Pipeline:
             finally:
                 built.close()
         self.aborted = summary.aborted
+        if not summary.aborted and self.stop_requested.is_set():
+            self.aborted = summary.aborted = STOP_REQUESTED
         if summary.aborted:
             # Every edition of this call that was not sent is accounted for: its row (if
             # any) is pending, and the next run (or the daemon's retry job) sends it.
