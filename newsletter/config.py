@@ -327,6 +327,10 @@ def split_list_id(value: str) -> tuple[str | None, str] | None:
     return name, m["label"].strip()
 
 
+# An exclusion that names categories (the selector's rule): "cs.CV", "astro-ph.*", "cs*".
+_EXCLUDE_CATEGORY_RE = re.compile(r"^[a-z][a-z-]*(\.[A-Za-z-]+|\.\*|\*)$")
+
+
 def _show(value: object, limit: int = 60) -> str:
     text = str(value).replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -680,6 +684,39 @@ class _Loader:
             self.problem(node, path, str(err))
             return default
         return value
+
+    def check_words(self, node: yaml.Node | None, path: str, what: str) -> None:
+        """A warning for each keyword, exclusion (``what="exclude"``) or description with
+        no word the selection can search for: stopwords only, 1-letter words, symbols
+        ("C++"), a script other than Latin. It would match (or exclude) nothing."""
+        from .selection.text import QUERY_STOPWORDS, STOPWORDS, analyze_with_surface, words
+
+        stop = STOPWORDS if what == "exclude" else QUERY_STOPWORDS
+        if isinstance(node, yaml.ScalarNode):
+            items: list[tuple[yaml.Node, str]] = [(node, path)]
+        elif isinstance(node, yaml.SequenceNode):
+            items = [(item, _join(path, j)) for j, item in enumerate(node.value)]
+        else:
+            return
+        for item, where in items:
+            if not isinstance(item, yaml.ScalarNode) or item.tag == _BOOL:
+                continue  # text()/texts() reported it
+            value = str(item.value).strip()
+            if not value or _CONTROL_RE.search(value) or analyze_with_surface(value, stop):
+                continue
+            if what == "exclude" and _EXCLUDE_CATEGORY_RE.match(value):
+                continue  # a category to exclude (cs.CV, astro-ph.*), not words
+            raw = list(dict.fromkeys(words(value)))
+            why = [f"'{w}' is a stopword" for w in raw if len(w) > 1]
+            why += [f"'{w}' has 1 letter" for w in raw if len(w) == 1]
+            reason = "; ".join([*why[:3], "letters a-z and digits are indexed"])
+            effect = "excludes nothing" if what == "exclude" else "matches nothing"
+            self.warn(
+                item,
+                where,
+                f"'{_show(value)}' has no searchable word ({reason}), so it {effect}; "
+                "write the words a paper would use",
+            )
 
     def check_categories(self, node: yaml.Node | None, path: str) -> None:
         """Each category is an arXiv code or pattern, as the web preferences form requires.
@@ -1304,6 +1341,7 @@ class _Loader:
                     exclude=self.texts(m.get("exclude"), f"{path}.exclude", "[stock market]"),
                 )
             )
+            self.check_words(m.get("exclude"), f"{path}.exclude", "exclude")
         return tuple(out)
 
     def interests(self, node: yaml.Node | None, path: str) -> tuple[Interest, ...]:
@@ -1337,6 +1375,9 @@ class _Loader:
             keywords = self.texts(
                 m.get("keywords"), f"{ipath}.keywords", "[time series, forecasting]"
             )
+            self.check_words(m.get("description"), f"{ipath}.description", "description")
+            self.check_words(m.get("keywords"), f"{ipath}.keywords", "keyword")
+            self.check_words(m.get("exclude"), f"{ipath}.exclude", "exclude")
             categories = self.texts(m.get("categories"), f"{ipath}.categories", "[cs.LG, stat.ML]")
             self.check_categories(m.get("categories"), f"{ipath}.categories")
             authors = self.texts(m.get("authors"), f"{ipath}.authors", "[Yoshua Bengio]")

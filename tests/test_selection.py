@@ -679,27 +679,29 @@ def test_index_weights_equal_per_paper_counting() -> None:
     from collections import Counter
 
     from newsletter.selection.index import Index, IndexParams
-    from newsletter.selection.text import analyze, bigrams
+    from newsletter.selection.text import analyze_index, bigrams
 
-    papers = [*PAPERS, paper("dup", "Time series time series", "series time series, time")]
+    q = paper("q", "Deep Q-learning for k-NN", "Q-learning-based k-NN with GPT-4.")
+    papers = [*PAPERS, q, paper("dup", "Time series time series", "series time series, time")]
     p = IndexParams()
     index = Index(papers, p)
-    # The plain BM25F term frequencies: counted per paper and field, fields summed.
-    toks = [(analyze(x.title), analyze(x.abstract)) for x in papers]
-    avg_t = max(np.mean([len(t) for t, _ in toks]), 1.0)
-    avg_a = max(np.mean([len(a) for _, a in toks]), 1.0)
+    # The plain BM25F term frequencies: counted per paper and field, fields summed; a
+    # compound's joined spans and pairs are features too, but add no length.
+    toks = [(analyze_index(x.title), analyze_index(x.abstract)) for x in papers]
+    avg_t = max(np.mean([len(t[0]) for t, _ in toks]), 1.0)
+    avg_a = max(np.mean([len(a[0]) for _, a in toks]), 1.0)
     vocab: dict[str, int] = {}
     want: dict[tuple[int, int], float] = {}
     for i, (t, a) in enumerate(toks):
-        for tokens, weight, b, avg in (
+        for (tokens, _, spans, more), weight, b, avg in (
             (t, p.w_title, p.b_title, avg_t),
             (a, 1.0, p.b_abstract, avg_a),
         ):
             scale = weight / (1.0 - b + b * len(tokens) / avg)
-            for f, c in Counter(tokens).items():
+            for f, c in Counter(tokens + spans).items():
                 key = (i, vocab.setdefault(f, len(vocab)))
                 want[key] = want.get(key, 0.0) + c * scale
-            for f, c in Counter(bigrams(tokens)).items():
+            for f, c in Counter(bigrams(tokens) + more).items():
                 key = (i, vocab.setdefault(f, len(vocab)))
                 want[key] = want.get(key, 0.0) + c * scale * p.w_bigram
     assert index.vocab == vocab and list(index.vocab) == list(vocab)  # same numbering
@@ -802,3 +804,234 @@ def test_a_paper_without_categories_is_not_damped_as_outside_them() -> None:
         assert {p.paper.id: p.score for p in plain.picks}["2411.00002"] == pytest.approx(
             scores["2411.00002"]
         )
+
+
+# ------------------------------------------------- compounds: "Q-learning", "GPT-4", "k-NN"
+
+COMPOUND_PAPERS = [
+    paper("ql", "Deep Q-learning for traffic control", "We train a deep Q-learning agent."),
+    paper("qsp", "Q learning with function approximation", "Tabular Q learning, revisited."),
+    paper("dl", "Deep learning for traffic control", "Learning to control lights."),
+    paper("rl", "Offline reinforcement learning", "Policy learning from logged data."),
+    paper("g4", "Auditing GPT-4 answers", "We query GPT-4 and compare."),
+    paper("g35", "Auditing GPT-3.5 answers", "We query GPT-3.5 and ChatGPT."),
+    paper("knn", "Fast k-NN search", "Approximate k-NN graphs for retrieval."),
+    paper("nn", "NN pruning", "Pruning NN weights for retrieval."),
+]
+
+
+def _ids(s: Selector, **kw) -> dict[str, tuple[str, ...]]:
+    d = s.select(sub(Interest(name="t", **kw), max_papers=100), edition="e", edition_date=DAY)
+    return {p.paper.id: p.reasons for p in d.picks}
+
+
+def test_a_hyphenated_keyword_needs_the_compound() -> None:
+    """ "q-learning" acted as "learning" (the tokenizer dropped "q"), "GPT-4" as "gpt",
+    "k-NN" as "nn": ordinary papers were picked, each 'matched "q-learning"'."""
+    s = Selector(COMPOUND_PAPERS)
+    got = _ids(s, keywords=("q-learning",))
+    assert set(got) == {"ql", "qsp"}  # "Q learning" written apart is the same compound
+    assert all(r == ('matched "q-learning"',) for r in got.values())
+    assert set(_ids(s, keywords=("Q learning",))) == {"ql", "qsp"}
+    assert set(_ids(s, keywords=("deep Q-learning",))) == {"ql"}
+    assert set(_ids(s, keywords=("GPT-4",))) == {"g4"}
+    assert set(_ids(s, keywords=("gpt4",))) == {"g4"}
+    assert set(_ids(s, keywords=("GPT-3.5",))) == {"g35"}
+    assert set(_ids(s, keywords=("k-NN",))) == {"knn"}
+    # Words written apart still find the words in compounds (as before).
+    assert {"ql", "dl"} <= set(_ids(s, keywords=("deep learning",)))
+
+
+def test_a_hyphenated_exclusion_needs_the_compound() -> None:
+    s = Selector(COMPOUND_PAPERS)
+    got = _ids(s, keywords=("learning",), exclude=("Q-learning",))
+    assert set(got) == {"dl", "rl"}  # not every paper that says "learning"
+    assert set(_ids(s, keywords=("auditing",), exclude=("GPT-4",))) == {"g35"}
+    assert set(_ids(s, keywords=("retrieval",), exclude=("k-NN",))) == {"nn"}
+    d = s.select(
+        sub(Interest(name="t", keywords=("retrieval",)), exclude=("k-NN",)),
+        edition="e",
+        edition_date=DAY,
+    )
+    assert pick_ids(d) == ["nn"]
+
+
+def test_compounds_on_a_real_arxiv_day(shared_data) -> None:
+    """The review's cases on the 2024-11-28 arXiv day: "q-learning" picked 7 ordinary
+    learning papers before the Q-learning one; exclude "Q-learning" removed every RL
+    paper; exclude "GPT-4" removed papers about GPT-3.5 or ChatGPT only."""
+    import re
+
+    papers = _arxiv_day(shared_data)
+    s = Selector(papers)
+    text = {p.id: f"{p.title} {p.abstract}" for p in papers}
+    has = {
+        k: {i for i, t in text.items() if re.search(pat, t, re.I)}
+        for k, pat in {
+            "ql": r"\bQ[- ]learning",
+            "gpt4": r"\bGPT-?4(?![.\dov])",
+            "knn": r"\bk-?NN\b",
+        }.items()
+    }
+    assert "2411.18261" in has["ql"]
+    got = _ids(s, keywords=("q-learning",))
+    assert got and set(got) <= has["ql"] and "2411.18261" in got
+    assert set(_ids(s, keywords=("GPT-4",))) <= has["gpt4"]
+    assert set(_ids(s, keywords=("k-NN",))) <= has["knn"]
+    rl = _ids(s, keywords=("reinforcement learning",))
+    kept = _ids(s, keywords=("reinforcement learning",), exclude=("Q-learning",))
+    assert set(kept) == set(rl) - has["ql"] and len(kept) >= len(rl) - 3 > 0
+    llm = _ids(s, keywords=("large language models",))
+    kept = _ids(s, keywords=("large language models",), exclude=("GPT-4",))
+    assert set(kept) == set(llm) - has["gpt4"]
+    assert any(re.search(r"GPT-3\.5|ChatGPT", text[i]) for i in kept)
+
+
+def test_keywords_with_no_searchable_word_warn(tmp_path: Path) -> None:
+    """'C++', 'the', exclude 'a', a Chinese keyword analysed to nothing and loaded
+    silently: the preview only said "no paper matched"."""
+    from newsletter.config import load_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "state: s.db\n"
+        "sources: [{name: a, type: arxiv, url: feed.xml}]\n"
+        "delivery: {transport: outbox, outbox: out}\n"
+        "subscribers:\n"
+        "  - email: r@x.org\n"
+        "    exclude: [cs.CV, '+++']\n"
+        "    interests:\n"
+        "      - name: T\n"
+        "        description: I am interested in the\n"
+        "        keywords: ['C++', the, 大语言模型, GPT-4, C++ programming]\n"
+        "        exclude: [a, astro-ph.*, Q-learning]\n",
+        encoding="utf-8",
+    )
+    config = load_config(path, environ={})
+    assert [i.keywords for i in config.subscribers[0].interests] == [
+        ("C++", "the", "大语言模型", "GPT-4", "C++ programming")
+    ]
+    warned = [w for w in config.warnings if "no searchable word" in w]
+    where = "subscribers[0].interests[0]"
+    assert [w.split(": ", 2)[1] for w in warned] == [
+        "subscribers[0].exclude[1]",
+        f"{where}.description",
+        f"{where}.keywords[0]",
+        f"{where}.keywords[1]",
+        f"{where}.keywords[2]",
+        f"{where}.exclude[0]",
+    ]
+    assert (
+        "'C++' has no searchable word ('c' has 1 letter; letters a-z and digits are "
+        "indexed), so it matches nothing" in warned[2]
+    )
+    assert "'the' is a stopword" in warned[3]
+    assert "'大语言模型' has no searchable word (letters a-z" in warned[4]
+    assert "'a' has no searchable word" in warned[5] and "excludes nothing" in warned[5]
+
+
+# -- followed authors: who is the same person ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("wanted", "candidate"),
+    [
+        ("Tyler Smith", "Tyler J. Smith"),
+        ("T. Smith", "Tyler J. Smith"),
+        ("T. Smith", "T. J. Smith"),
+        ("Smith Tyler", "Tyler J. Smith"),
+        ("Tyler Smith", "Smith, Tyler"),
+        ("Tyler Smith", "Smith Tyler"),  # two words: either may be the surname
+        ("Tyler Smith", "SMITH Tyler"),
+        ("Tyler Smith", "Smith T."),
+        ("W. Wang", "Wei Wang"),
+        ("W. Wang", "Weida Wang"),
+        ("Wang Wei", "Wei Wang"),
+        ("Y. Wang", "Yuxuan J. Wang"),
+        ("Jiawen Li", "Jia-Wen Li (Yunnan Univ.)"),
+        ("J.-W. Li", "Jia-Wen Li"),
+        ("J. Li", "Jia-Wen Li"),
+        ("Kenneth Merz Jr.", "Kenneth M. Merz Jr"),
+        ("Kenneth Merz", "Merz, Kenneth M., Jr."),
+        ("Joao Bachiega", "Joao Bachiega Jr (University of Brasilia Brazil)"),
+        ("Frank Goehmann", "Frank Göhmann"),
+        ("Frank Gohmann", "Frank Göhmann"),
+        ("Benedikt Boeck", "Benedikt Böck"),
+        ("Joerg Unger", "Jörg F. Unger"),
+        ("Søren Kierkegaard", "Soeren Kierkegaard"),
+        ("Serdar Kadioglu", "Serdar Kadıoğlu"),
+        ("Pawel Niedbalski", "Paweł Niedbalski"),
+        ("Mirna Džamonja", "Mirna Dzamonja"),
+        # LaTeX as papers stored before it was decoded still hold it.
+        ("Frank Göhmann", 'Frank G\\"ohmann'),
+        ("Václav Vavryčuk", "V\\'aclav Vavry\\v{c}uk"),
+        ("Serdar Kadıoğlu", "Serdar Kad{\\i}o\\u{g}lu"),
+        ("Denis Martynov", "Denis Martynov (University of Birmingham, School of Physics"),
+    ],
+)
+def test_author_names_of_one_person_match(wanted: str, candidate: str) -> None:
+    assert names_match(wanted, candidate) and names_match(candidate, wanted)
+
+
+@pytest.mark.parametrize(
+    ("wanted", "candidate"),
+    [
+        ("Tyler Smith", "Tyler S. Wilson"),  # the surname is Wilson, whatever the order
+        ("Smith Tyler", "Tyler S. Wilson"),
+        ("T. Smith", "Tyler S. Wilson"),
+        ("Tyler Wilson", "Tyler S. Smith"),
+        ("Yuxuan Wang", "Y. J. Wang"),  # Yuxuan is Y., not Y. J.
+        ("Tyler Smith", "T. J. Smith"),
+        ("Tyler J. Smith", "Tyler K. Smith"),
+        ("T. J. Smith", "T. K. Smith"),
+        ("Wei Wang", "Weida Wang"),
+        ("Wei Wang", "Wenyu Wang"),
+        ("Jiawen Li", "J.-W. Li"),
+        ("Michael Smith", "Michal Smith"),
+    ],
+)
+def test_author_names_of_different_people_do_not_match(wanted: str, candidate: str) -> None:
+    assert not names_match(wanted, candidate) and not names_match(candidate, wanted)
+
+
+def _arxiv_day_parsed(shared_data: Path) -> list[Paper]:
+    """The 2024-11-28 all-archives arXiv day as the arXiv source makes it (with authors)."""
+    from newsletter.config import SourceConfig
+    from newsletter.sources import parse_bytes
+
+    name = "arxiv_rss_all-archives_2024-11-28.xml"
+    body = (shared_data / "feeds" / name).read_bytes()
+    return list(parse_bytes(SourceConfig(name="all", type="arxiv", url=name), body).papers)
+
+
+def test_followed_authors_on_a_real_arxiv_day(shared_data) -> None:
+    s = Selector(_arxiv_day_parsed(shared_data))
+    followed = {
+        "Tyler Smith": {"2411.17880"},  # not 2411.17902 by Tyler S. Wilson
+        "Smith Tyler": {"2411.17880"},
+        "Tyler Wilson": {"2411.17902"},
+        "Yuxuan Wang": {"2411.17991", "2411.18129", "2411.18138"},  # not Y. J. Wang
+        "Wei Wang": {"2411.17707", "2411.18078", "2411.18400"},
+        "Denis Martynov": {"2411.17817"},  # authors with affiliations ("... and ...")
+        "Yiqiu Ma": {"2411.17817"},
+        "Leonid Prokhorov": {"2411.17817"},
+        "Václav Vavryčuk": {"2411.17775"},  # V\'aclav Vavry\v{c}uk in the feed
+        "Vaclav Vavrycuk": {"2411.17775"},
+        "Frank Goehmann": {"2411.17877"},
+        "Serdar Kadıoğlu": {"2411.17796"},
+    }
+    for author, ids in followed.items():
+        people = Interest(name="People", authors=(author,))
+        d = s.select(sub(people, max_papers=20), edition="e", edition_date=DAY)
+        assert set(pick_ids(d)) == ids, author
+        assert all(p.reasons[0].startswith("follows author ") for p in d.picks)
+
+
+def test_a_keyword_with_an_umlaut_finds_latex_written_papers(shared_data) -> None:
+    # The feed writes Schr\"odinger; the keyword is typed Schrödinger.
+    s = Selector(_arxiv_day_parsed(shared_data))
+    topic = Interest(name="S", keywords=("Schrödinger equation",))
+    d = s.select(sub(topic, max_papers=20), edition="e", edition_date=DAY)
+    assert {"2411.17730", "2411.18163", "2411.18184", "2411.18458", "2411.18341"} <= set(
+        pick_ids(d)
+    )

@@ -25,8 +25,7 @@ def test_sigterm_finishes_what_is_in_flight_and_the_next_run_sends_the_rest(
 ) -> None:
     feed = shared_data / "feeds" / "arxiv_rss_quant-ph_2025-04-28.xml"
     people = "".join(
-        f"  - {{email: {who}, interests: [{{name: Q, keywords: [quantum]}}]}}\n"
-        for who in READERS
+        f"  - {{email: {who}, interests: [{{name: Q, keywords: [quantum]}}]}}\n" for who in READERS
     )
     with SmtpServer(faults=Faults(delay_rcpt=0.4)) as relay:  # ~0.4 s a message
         (tmp_path / "cfg.yaml").write_text(

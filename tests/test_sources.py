@@ -1061,3 +1061,88 @@ def test_a_hugging_face_page_of_another_paper_is_not_this_papers_hf_url() -> Non
     assert hf_paper_url("https://huggingface.co:8443/papers/2611.99001", "2611.99001") is None
     assert hf_paper_url("https://huggingface.co:bad/papers/2611.99001", "2611.99001") is None
     assert hf_paper_url("https://huggingface.co/papers/2611.99001", None) is None
+
+
+# -- author lists and LaTeX accents ------------------------------------------------------
+
+
+def test_author_affiliations_are_not_split_on_and(store, feeds: Path) -> None:
+    # 2411.17817 gives each author's affiliation in parentheses, with " and " inside
+    # ("School of Physics and Astronomy"): that " and " split one name into fragments.
+    assert fetch_source(src("a", "arxiv", str(feeds / BIG_DAY)), store).new == 935
+    paper = store.get_paper("2411.17817")
+    assert paper is not None and len(paper.authors) == 8
+    assert paper.authors[-1] == (
+        "Denis Martynov (University of Birmingham, School of Physics and Astronomy, "
+        "Birmingham, United Kingdom)"
+    )
+    assert all(a.count("(") == a.count(")") == 1 for a in paper.authors)
+    assert not any(a.startswith(("Astronomy", "Technology", "Quantum")) for a in paper.authors)
+
+
+@pytest.mark.parametrize(
+    ("raw", "names"),
+    [
+        ("A. Smith (Physics and Astronomy), B. Jones and C. Wu", ["A. Smith", "B. Jones", "C. Wu"]),
+        ("A. Smith (X & Y) and B. Jones [Art and Craft]", ["A. Smith", "B. Jones [Art and Craft]"]),
+        ("Sofie Castro Holb{\\ae}k and Rasmus Mar{\\aa}k", ["Sofie Castro Holbæk", "Rasmus Maråk"]),
+    ],
+)
+def test_split_authors_splits_on_and_at_the_top_level_only(raw: str, names: list[str]) -> None:
+    from newsletter.sources.normalize import split_authors
+
+    got = split_authors(raw)
+    assert [n.split(" (")[0] for n in got] == names
+    assert len(got) == len(names)
+
+
+@pytest.mark.parametrize(
+    ("latex", "text"),
+    [
+        ('Schr\\"odinger', "Schrödinger"),
+        ('Schr\\"{o}dinger', "Schrödinger"),
+        ('Schr{\\"o}dinger', "Schrödinger"),
+        ('Schr{\\"{o}}dinger', "Schrödinger"),
+        ("Vavry\\v{c}uk, Maru\\v si\\v c", "Vavryčuk, Marušič"),
+        ("Pawe{\\l} \\.Zygierewicz", "Paweł Żygierewicz"),
+        ("Kad{\\i}o\\u{g}lu, Frol\\'{\\i}k, Lema\\^{\\i}tre", "Kadıoğlu, Frolík, Lemaître"),
+        (
+            "Erd\\H{o}s, Mendon\\c{c}a, \\k{a}, \\r{u}, \\d{s}, \\b{b}",
+            "Erdős, Mendonça, ą, ů, ṣ, ḇ",
+        ),
+        ("\\`a la, Ma\\~nas, \\=a, \\'Agnes, na\\\"\\i ve", "à la, Mañas, ā, Ágnes, naïve"),
+        (
+            "Stra\\ss e, Sj{\\o}rup, \\O, \\AA, \\ae\\AE, \\oe\\OE, \\L\\'od\\'z",
+            "Straße, Sjørup, Ø, Å, æÆ, œŒ, Łódź",
+        ),
+        ("\\t{oo}", "o\u0361o"),
+        # Math and other LaTeX stay as they are.
+        ('$\\"a + \\bar{x}$ and \\(\\v{c}\\) with \\alpha, \\in, \\lambda', None),
+        ('\\\'{} and \\^{} and \\"mind\\"', None),
+    ],
+)
+def test_latex_accents_become_unicode(latex: str, text: str | None) -> None:
+    from newsletter.sources.normalize import clean_line, clean_text, decode_latex
+
+    assert decode_latex(latex) == (text or latex)
+    assert clean_line(latex) == clean_text(latex) == (text or latex)
+
+
+def test_latex_accents_are_decoded_in_stored_titles_abstracts_and_authors(
+    store, feeds: Path
+) -> None:
+    assert fetch_source(src("a", "arxiv", str(feeds / BIG_DAY)), store).new == 935
+    by_id = {p.id: p for p in store.papers()}
+    assert by_id["2411.17775"].authors == ("Václav Vavryčuk",)
+    assert "Frank Göhmann" in by_id["2411.17877"].authors
+    assert "Benjamin Rémy (LEMTA)" in by_id["2411.17748"].authors
+    assert "Serdar Kadıoğlu" in by_id["2411.17796"].authors
+    assert "Paweł Niedbalski" in by_id["2411.17709"].authors
+    assert "nonlinear Schrödinger equations" in by_id["2411.18341"].title
+    assert "Schrödinger" in by_id["2411.18341"].abstract
+    assert by_id["2411.18468"].title == "Parole de présidents (1958-2022)"
+    accent = re.compile(r"\\[\"'`^~]\{?[A-Za-z]|\{\\[lio]\}|\\[vuHc]\{[A-Za-z]\}")
+    for paper in by_id.values():
+        outside_math = re.sub(r"\$[^$]*\$", "", " ".join(stored_text([paper])))
+        assert not accent.search(outside_math), paper.id
+    assert "$B_\\infty$" in by_id["2411.18458"].title  # math stays LaTeX

@@ -1,8 +1,11 @@
 """A BM25F index over one candidate set: sparse document-term weights built once.
 
 Features are stemmed unigrams and adjacent bigrams (``"time seri"``) of the title and
-the abstract, so a multi-word keyword earns a phrase bonus on top of its words. The
-field weights favour the title. Queries are sparse vectors over the same features;
+the abstract, so a multi-word keyword earns a phrase bonus on top of its words. A
+compound ("Q-learning", "k-NN", "GPT-4") counts as its words and also as one joined
+token ("qlearn") with its own pairs ("deep qlearn"), so that a keyword written with
+the hyphen can ask for the compound itself (``text.analyze_index``). The field weights
+favour the title. Queries are sparse vectors over the same features;
 scoring many queries is one sparse matrix product.
 """
 
@@ -18,7 +21,7 @@ import numpy as np
 from scipy import sparse
 
 from ..models import Paper
-from .text import analyze, bigrams, text_key
+from .text import analyze_index, bigrams, text_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,16 +44,24 @@ class Index:
         vocab = self.vocab
         title_tokens: list[list[str]] = []
         abstract_tokens: list[list[str]] = []
+        title_extra: list[tuple[list[str], list[str], list[str]]] = []  # joined, spans, pairs
+        abstract_extra: list[tuple[list[str], list[str], list[str]]] = []
         for paper in papers:
-            title_tokens.append(analyze(paper.title))
-            abstract_tokens.append(analyze(paper.abstract))
+            t_parts, t_join, t_spans, t_more = analyze_index(paper.title)
+            a_parts, a_join, a_spans, a_more = analyze_index(paper.abstract)
+            title_tokens.append(t_parts)
+            abstract_tokens.append(a_parts)
+            title_extra.append((t_join, t_spans, t_more))
+            abstract_extra.append((a_join, a_spans, a_more))
         len_t = np.array([len(t) for t in title_tokens], dtype=np.float64)
         len_a = np.array([len(a) for a in abstract_tokens], dtype=np.float64)
         avg_t = max(float(len_t.mean()) if n else 1.0, 1.0)
         avg_a = max(float(len_a.mean()) if n else 1.0, 1.0)
         norm_t = 1.0 - p.b_title + p.b_title * len_t / avg_t
         norm_a = 1.0 - p.b_abstract + p.b_abstract * len_a / avg_a
-        self.keys: list[str] = []  # " tok tok | tok tok " for phrase checks
+        # " tok tok | tok tok " for phrase checks (then, for a paper with a compound, the
+        # same with compounds joined: " | deep qlearn | ... ")
+        self.keys: list[str] = []
         self.stems: list[frozenset[str]] = []
         # Every feature occurrence in one sequence (per paper: title words, title pairs,
         # abstract words, abstract pairs), numbered by first occurrence; then counted
@@ -59,9 +70,18 @@ class Index:
         sizes: list[int] = []  # per paper: title words, title pairs, abstract words, ...
         for i in range(n):
             t_tok, a_tok = title_tokens[i], abstract_tokens[i]
-            self.keys.append(text_key([*t_tok, "|", *a_tok]))
-            self.stems.append(frozenset(t_tok) | frozenset(a_tok))
+            (t_join, t_spans, t_more), (a_join, a_spans, a_more) = title_extra[i], abstract_extra[i]
             t_pairs, a_pairs = bigrams(t_tok), bigrams(a_tok)
+            if t_spans or a_spans:
+                self.keys.append(text_key([*t_tok, "|", *a_tok, "|", *t_join, "|", *a_join]))
+                self.stems.append(frozenset(t_tok).union(a_tok, t_spans, a_spans))
+                # (the lengths above are the words' own: a compound adds no length)
+                t_tok, a_tok = t_tok + t_spans, a_tok + a_spans
+                t_pairs += t_more
+                a_pairs += a_more
+            else:
+                self.keys.append(text_key([*t_tok, "|", *a_tok]))
+                self.stems.append(frozenset(t_tok) | frozenset(a_tok))
             feats += t_tok
             feats += t_pairs
             feats += a_tok
@@ -111,12 +131,13 @@ class Index:
         """A unit-length row for a paper that may not be in the index (feedback papers)."""
         p = self.params
         acc: dict[int, float] = {}
-        for tokens, weight in ((analyze(paper.title), p.w_title), (analyze(paper.abstract), 1.0)):
-            for feat, c in Counter(tokens).items():
+        for text, weight in ((paper.title, p.w_title), (paper.abstract, 1.0)):
+            tokens, _, spans, more = analyze_index(text)
+            for feat, c in Counter(tokens + spans).items():
                 col = self.vocab.get(feat)
                 if col is not None:
                     acc[col] = acc.get(col, 0.0) + weight * c
-            for feat, c in Counter(bigrams(tokens)).items():
+            for feat, c in Counter(bigrams(tokens) + more).items():
                 col = self.vocab.get(feat)
                 if col is not None:
                     acc[col] = acc.get(col, 0.0) + p.w_bigram * weight * c

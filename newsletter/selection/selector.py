@@ -42,7 +42,7 @@ from ..models import Digest, Interest, Paper, Pick, Section, Subscriber
 from .authors import names_match, surnames
 from .index import Index, IndexParams
 from .lsa import LatentScorer
-from .text import QUERY_STOPWORDS, analyze, analyze_with_surface, bigrams, phrase_key
+from .text import QUERY_STOPWORDS, analyze_joined, analyze_with_surface, bigrams, phrase_key
 
 if TYPE_CHECKING:
     from .semantic import EmbeddingCache
@@ -425,8 +425,9 @@ class Selector:
         """A keyword parsed once: (its ``_Keyword``, its features with their query weights:
         each distinct word, then each distinct adjacent pair, and its clause for
         ``_explainable``: the columns of its word, or of its pairs; () if a candidate
-        has none of one)."""
-        toks = tuple(analyze(kw, QUERY_STOPWORDS))
+        has none of one). A compound is one word ("q-learning" -> "qlearn", "k-NN" ->
+        "knn"): papers that only say "learning" neither match nor explain it."""
+        toks = tuple(analyze_joined(kw, QUERY_STOPWORDS))
         feats = dict.fromkeys(toks, self.w.keyword)
         pairs = bigrams(list(toks)) if len(toks) > 1 else []
         feats.update(dict.fromkeys(pairs, self.w.keyword_bigram))

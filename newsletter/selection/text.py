@@ -19,6 +19,19 @@ _STEM_CACHE_MAX = 500_000
 
 _LATEX_CMD = re.compile(r"\\[a-zA-Z]+")
 _TOKEN = re.compile(r"[a-z0-9]+")
+# A compound: words joined by hyphens or dashes ("q-learning", "navier--stokes"), a
+# dot between digits ("gpt-3.5"), or one letter and a space before a word ("q learning",
+# "k means", "t cell"; not a, e, g, i: they are stopwords).
+_JOIN = r"(?:-+|[\u2010-\u2013]+|(?<=[0-9])\.(?=[0-9]))"
+_COMPOUND = re.compile(
+    r"(?<![a-z0-9.'\u2019\u2010-\u2013-])"
+    rf"(?:[b-df-hj-z] (?=[a-z][a-z0-9])[a-z0-9]++|[a-z0-9]++{_JOIN}[a-z0-9]++)"
+    rf"(?:{_JOIN}[a-z0-9]++)*+"
+)
+_JOINER = re.compile(r"-+|[\u2010-\u2013]+| ")
+_REF = re.compile(r"[a-z0-9]+|\x00[0-9]+")  # a word, or a compound's reference
+_POSSESSIVE = re.compile(r"['\u2019]s\b")  # "Newton's" -> "Newton" (no stray "s" word)
+_SPANS_MAX = 6  # a compound's parts beyond this many only count joined as a whole
 
 
 def _wordset(text: str) -> frozenset[str]:
@@ -70,7 +83,10 @@ def fold(text: str) -> str:
     if not text.isascii():
         text = unicodedata.normalize("NFKD", text)
         text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    return text.lower()
+    text = text.lower()
+    if "'" in text or "\u2019" in text:
+        text = _POSSESSIVE.sub("", text)
+    return text
 
 
 def stem(word: str) -> str:
@@ -88,7 +104,11 @@ def words(text: str) -> list[str]:
 
 
 def analyze(text: str, stopwords: frozenset[str] = STOPWORDS) -> list[str]:
-    """Stemmed content tokens in order; stopwords and 1-character tokens dropped."""
+    """Stemmed content tokens in order; stopwords and 1-character tokens dropped.
+
+    A compound counts as its parts here (``"q-learning"`` -> ``["learn"]``): the words
+    of a text as most readers would search them. ``analyze_joined`` keeps compounds whole.
+    """
     cached = _STEM_CACHE.get  # (inline cache hit: most words; stems are never empty)
     return [
         cached(w) or stem(w)
@@ -97,16 +117,114 @@ def analyze(text: str, stopwords: frozenset[str] = STOPWORDS) -> list[str]:
     ]
 
 
+class _Compounds:
+    """The ``re.sub`` callback that replaces each compound of a folded text with a
+    reference to it (``" \\x00<n> "``), remembering its joined stem, raw parts and
+    surface form. A compound whose joined form is a stopword is dropped."""
+
+    __slots__ = ("found", "stopwords")
+
+    def __init__(self, stopwords: frozenset[str]) -> None:
+        self.stopwords = stopwords
+        self.found: list[tuple[str, list[str], str]] = []  # (joined stem, parts, as written)
+
+    def __call__(self, m: re.Match[str]) -> str:
+        word = m.group()
+        # (a number is one part: "gpt-3.5" -> ["gpt", "35"], "gpt35")
+        raw = [p.replace(".", "") for p in _JOINER.split(word)]
+        if word[1] == " " and raw[1] in self.stopwords:  # "n is": two words
+            return word
+        whole = stem("".join(raw))
+        if whole in self.stopwords:
+            return " "
+        self.found.append((whole, raw, word))
+        return f" \x00{len(self.found) - 1} "
+
+
+def _compounds(folded: str, stopwords: frozenset[str]) -> tuple[list[str], _Compounds]:
+    """The words of a folded text (stopwords and 1-character words kept), each compound
+    as its reference into the returned ``_Compounds.found``."""
+    if "\x00" in folded:
+        folded = folded.replace("\x00", " ")
+    got = _Compounds(stopwords)
+    return _REF.findall(_COMPOUND.sub(got, folded)), got
+
+
+def analyze_joined(text: str, stopwords: frozenset[str] = STOPWORDS) -> list[str]:
+    """Stemmed content tokens in order with each compound as one token: ``"deep
+    Q-learning for k-NN"`` -> ``["deep", "qlearn", "knn"]`` (keywords, exclusions,
+    descriptions: what a subscriber writes with a hyphen must be there with it)."""
+    return [st for st, _ in analyze_with_surface(text, stopwords)]
+
+
 def analyze_with_surface(
     text: str, stopwords: frozenset[str] = QUERY_STOPWORDS
 ) -> list[tuple[str, str]]:
-    """``[(stem, surface word), ...]`` for content tokens, in order."""
+    """``[(stem, surface word), ...]`` for content tokens, in order, each compound as
+    one token (``("qlearn", "q-learning")``)."""
+    toks, got = _compounds(fold(text), stopwords)
+    out: list[tuple[str, str]] = []
+    for w in toks:
+        if w[0] == "\x00":
+            whole, _, surface = got.found[int(w[1:])]
+            out.append((whole, surface))
+        elif len(w) > 1 and w not in stopwords:
+            out.append((stem(w), w))
+    return out
+
+
+def analyze_index(
+    text: str, stopwords: frozenset[str] = STOPWORDS
+) -> tuple[list[str], list[str], list[str], list[str]]:
+    """What the index keeps of a text: ``(parts, joined, spans, pairs)``.
+
+    ``parts`` is ``analyze(text)`` (every compound as its words: lengths, unigrams,
+    bigrams as before); ``joined`` the same sequence with each compound as one token
+    (``analyze_joined``), or ``[]`` when the text has no compound; ``spans`` the joined
+    stems of every run of 2+ adjacent parts of each compound that neither starts nor
+    ends with a stopword ("q-learning-based" -> "qlearningbas", "qlearn", "learningbas":
+    a keyword "Q-learning" is in it); ``pairs`` the adjacent pairs of ``joined`` with a
+    compound in them ("deep qlearn").
+    """
     cached = _STEM_CACHE.get
-    return [
-        (cached(w) or stem(w), w)
-        for w in _TOKEN.findall(fold(text))
-        if len(w) > 1 and w not in stopwords
+    folded = fold(text)
+    parts = [
+        cached(w) or stem(w) for w in _TOKEN.findall(folded) if len(w) > 1 and w not in stopwords
     ]
+    toks, got = _compounds(folded, stopwords)
+    found = got.found
+    if not found:
+        return parts, [], [], []
+    toks = [w for w in toks if len(w) > 1 and w not in stopwords]
+    joined = [found[int(w[1:])][0] if w[0] == "\x00" else cached(w) or stem(w) for w in toks]
+    spans: list[str] = []
+    for whole, raw, _ in found:
+        k = len(raw)
+        if k == 2 or k > _SPANS_MAX:
+            spans.append(whole)
+        else:
+            # (runs that start or end with a stopword, "state-of", are no one's keyword)
+            spans += [
+                stem("".join(raw[i:j]))
+                for i in range(k - 1)
+                if raw[i] not in stopwords
+                for j in range(i + 2, k + 1)
+                if raw[j - 1] not in stopwords
+            ]
+    pairs: dict[int, str] = {}  # (by the first one's position: each pair once)
+    last = len(joined) - 1
+    for i, w in enumerate(toks):
+        if w[0] == "\x00":
+            if i > 0:
+                pairs[i - 1] = f"{joined[i - 1]} {joined[i]}"
+            if i < last:
+                pairs[i] = f"{joined[i]} {joined[i + 1]}"
+    return parts, joined, spans, list(pairs.values())
+
+
+def searchable(text: str, stopwords: frozenset[str] = QUERY_STOPWORDS) -> bool:
+    """Whether ``text`` has any word the index can find (see ``analyze_joined``)."""
+    return bool(analyze_with_surface(text, stopwords))
 
 
 def bigrams(tokens: list[str]) -> list[str]:
@@ -117,9 +235,10 @@ def bigrams(tokens: list[str]) -> list[str]:
 def phrase_key(text: str) -> str:
     """The stemmed content tokens of a phrase joined by spaces, padded: ``" time seri "``.
 
-    A phrase occurs in a text when its key is a substring of the text's own key.
+    A phrase occurs in a text when its key is a substring of the text's own key. A
+    compound is one token (``analyze_joined``): ``" deep qlearn "``.
     """
-    return " " + " ".join(analyze(text)) + " "
+    return " " + " ".join(analyze_joined(text)) + " "
 
 
 def text_key(tokens: Iterable[str]) -> str:

@@ -2,7 +2,8 @@
 
 Everything a feed supplies is untrusted. Titles and abstracts become plain text:
 HTML tags are dropped (the content of ``script``/``style``/... with them), entities
-decoded, whitespace collapsed, control characters removed. LaTeX is left as is.
+decoded, LaTeX text accents (``Schr\\"odinger``) decoded to Unicode, whitespace
+collapsed, control characters removed. Other LaTeX (math) is left as is.
 HTML escaping happens later, in the renderer; a ``Paper`` never holds raw HTML.
 """
 
@@ -12,6 +13,7 @@ import calendar
 import hashlib
 import html
 import re
+import unicodedata
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -102,6 +104,106 @@ def _defuse(text: str) -> str:
     return text
 
 
+# LaTeX text accents, as arXiv writes names and words ("Schr\"odinger", "Vavry\v{c}uk"):
+# the accent's combining character, composed with its letter by NFC.
+_ACCENTS = {
+    '"': "\u0308",
+    "'": "\u0301",
+    "`": "\u0300",
+    "^": "\u0302",
+    "~": "\u0303",
+    "=": "\u0304",
+    ".": "\u0307",
+    "u": "\u0306",
+    "v": "\u030c",
+    "H": "\u030b",
+    "c": "\u0327",
+    "k": "\u0328",
+    "r": "\u030a",
+    "d": "\u0323",
+    "b": "\u0331",
+    "t": "\u0361",
+}
+_LATEX_LETTERS = {
+    "ss": "ß",
+    "o": "ø",
+    "O": "Ø",
+    "aa": "å",
+    "AA": "Å",
+    "ae": "æ",
+    "AE": "Æ",
+    "oe": "œ",
+    "OE": "Œ",
+    "l": "ł",
+    "L": "Ł",
+    "i": "ı",
+    "j": "ȷ",
+}
+# The accented letter: a letter, or a dotless \i / \j (which takes the accent as i / j).
+# A control word eats the space after it when the word goes on: "Stra\ss e", "na\"\i ve".
+_BASE = r"(?:\\[ij](?![A-Za-z])(?:\s(?=[a-z]))?|[A-Za-z])"
+_ACCENT = re.compile(
+    r"(?P<open>\{)?"  # "{\"o}": the group's braces go too
+    r"\\(?:(?P<sym>[\"'`^~=.])|(?P<word>[uvHckrdb])(?=[\s{])\s*)"
+    rf"(?:\{{\s*(?P<braced>{_BASE})\s*\}}|(?P<bare>{_BASE}))"
+    r"(?(open)\})"
+    r"|(?P<topen>\{)?\\t\s*\{(?P<tie>[A-Za-z]{2})\}(?(topen)\})"  # tie: "\t{oo}"
+    r"|(?P<lopen>\{)?\\(?P<letter>ss|aa|AA|ae|AE|oe|OE|[oOlLij])(?![A-Za-z])"
+    r"(?:\{\}|(?(lopen)\}|(?:\s(?=[a-z]))?))"  # "{\l}", "\l{}", "\l", "\ss e"
+)
+# Math, left as it is: $...$, $$...$$, \(...\), \[...\] (an escaped \$ is no delimiter).
+_MATH_DELIMITER = re.compile(r"\\\$|\$\$|\$|\\[()\[\]]")
+_MATH_CLOSER = {"$$": "$$", "$": "$", "\\(": "\\)", "\\[": "\\]"}
+
+
+def _math_spans(text: str) -> list[tuple[int, int]]:
+    """Where math is in ``text``, in one pass (an unclosed ``$`` opens no math)."""
+    spans: list[tuple[int, int]] = []
+    closer, start = None, 0
+    for delimiter in _MATH_DELIMITER.finditer(text):
+        token = delimiter.group()
+        if closer is None:
+            if token in _MATH_CLOSER:
+                closer, start = _MATH_CLOSER[token], delimiter.start()
+        elif token == closer:
+            spans.append((start, delimiter.end()))
+            closer = None
+    return spans
+
+
+def _accent(match: re.Match[str]) -> str:
+    if match.group("letter"):
+        return _LATEX_LETTERS[match.group("letter")]
+    if match.group("tie"):
+        pair = match.group("tie")
+        return pair[0] + _ACCENTS["t"] + pair[1]
+    base = match.group("braced") or match.group("bare")
+    base = base.rstrip()
+    if base.startswith("\\"):
+        base = base[1]  # \'\i is í
+    accented = unicodedata.normalize(
+        "NFC", base + _ACCENTS[match.group("sym") or match.group("word")]
+    )
+    # Only a letter Unicode has: \"mind\" in badly escaped text stays as it is.
+    return accented if len(accented) == 1 else match.group()
+
+
+def decode_latex(text: str) -> str:
+    """LaTeX text accents as Unicode (NFC): ``Schr\\"odinger``, ``Schr\\"{o}dinger`` and
+    ``{\\"o}`` give ö, ``\\v{c}`` č, ``{\\l}`` ł, ``\\ss`` ß... Math (``$...$``) is left
+    as it is; so is anything else."""
+    if "\\" not in text:
+        return text
+    out: list[str] = []
+    start = 0
+    for math_start, math_end in _math_spans(text):
+        out.append(_ACCENT.sub(_accent, text[start:math_start]))
+        out.append(text[math_start:math_end])
+        start = math_end
+    out.append(_ACCENT.sub(_accent, text[start:]))
+    return unicodedata.normalize("NFC", "".join(out))
+
+
 def clean_line(text: Any, *, is_html: bool = True) -> str:
     """One line of plain text (titles, names): HTML stripped, whitespace collapsed.
 
@@ -112,7 +214,7 @@ def clean_line(text: Any, *, is_html: bool = True) -> str:
         return ""
     value = str(text)
     value = html_to_text(value, is_html=is_html)
-    value = _defuse(value)
+    value = decode_latex(_defuse(value))
     value = _CONTROL.sub(" ", value)
     return _SPACES.sub(" ", value).strip()
 
@@ -146,7 +248,7 @@ def clean_text(text: Any, *, is_html: bool = True) -> str:
         return ""
     value = str(text)
     value = html_to_text(value, is_html=is_html)
-    value = _defuse(value)
+    value = decode_latex(_defuse(value))
     value = value.replace("\r\n", "\n").replace("\r", "\n")
     value = _CONTROL.sub(" ", value)
     paragraphs = re.split(r"\n[ \t]*\n", value)
@@ -278,6 +380,25 @@ def _split_top_level(text: str, sep: str) -> list[str]:
     return parts
 
 
+def _split_and(text: str) -> list[str]:
+    """``text`` split on "and" / "&" outside brackets: "A (Physics and Astronomy) and B"
+    is two names."""
+    parts: list[str] = []
+    start = seen = depth = 0
+    for match in _AND.finditer(text):
+        for ch in text[seen : match.start()]:
+            if ch in "([{":
+                depth += 1
+            elif ch in ")]}":
+                depth = max(0, depth - 1)
+        seen = match.start()
+        if depth == 0:
+            parts.append(text[start : match.start()])
+            start = match.end()
+    parts.append(text[start:])
+    return parts
+
+
 def split_authors(value: Any) -> list[str]:
     """Author names from one ``dc:creator``-style string: ``A, B and C`` -> ``[A, B, C]``.
 
@@ -304,7 +425,7 @@ def split_authors(value: Any) -> list[str]:
         if names and chunk.lower() in _SUFFIXES:
             names[-1] = f"{names[-1]}, {chunk}"
             continue
-        for name in _AND.split(chunk):
+        for name in _split_and(chunk):
             name = name.strip(" ,;")
             if name:
                 names.append(name)
