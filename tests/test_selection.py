@@ -1035,3 +1035,35 @@ def test_a_keyword_with_an_umlaut_finds_latex_written_papers(shared_data) -> Non
     assert {"2411.17730", "2411.18163", "2411.18184", "2411.18458", "2411.18341"} <= set(
         pick_ids(d)
     )
+
+
+@pytest.mark.parametrize(
+    ("keyword", "text"),
+    [
+        ("out-of-distribution", "Detecting out-of-distribution inputs for image classifiers."),
+        ("off-the-shelf", "We reuse off-the-shelf encoders for retrieval."),
+        ("Llama 3.1", "We fine-tune Llama 3.1 on medical dialogues."),
+        ("time-series", "Forecasting time series with state space models."),
+        ("time series", "Forecasting time-series with state space models."),
+        ("Q-learning", "Deep Q learning for traffic signal control."),
+    ],
+)
+def test_a_keyword_finds_and_excludes_the_paper_that_says_it(keyword: str, text: str) -> None:
+    """Whatever the hyphens, stopwords or numbers in it, a keyword written as a paper
+    writes it picks (with a reason) that paper, and the same exclusion drops it."""
+    papers = [
+        Paper(id="2411.00001", title="A study", abstract=text),
+        Paper(id="2411.00002", title="Another study", abstract="Galaxies and dark matter."),
+    ]
+    selector = Selector(papers)
+    picked = selector.select(
+        sub(Interest(name="K", keywords=(keyword,))), edition="e", edition_date=DAY
+    )
+    assert [p.paper.id for p in picked.picks] == ["2411.00001"]
+    assert picked.picks[0].reasons and picked.picks[0].reasons[0].startswith("matched")
+    dropped = selector.select(
+        sub(Interest(name="K", keywords=(keyword,), exclude=(keyword,))),
+        edition="e",
+        edition_date=DAY,
+    )
+    assert dropped.picks == ()

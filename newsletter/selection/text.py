@@ -30,6 +30,7 @@ _COMPOUND = re.compile(
 )
 _JOINER = re.compile(r"-+|[\u2010-\u2013]+| ")
 _REF = re.compile(r"[a-z0-9]+|\x00[0-9]+")  # a word, or a compound's reference
+_DIGIT = re.compile(r"[0-9]")
 _POSSESSIVE = re.compile(r"['\u2019]s\b")  # "Newton's" -> "Newton" (no stray "s" word)
 _SPANS_MAX = 6  # a compound's parts beyond this many only count joined as a whole
 
@@ -134,6 +135,11 @@ class _Compounds:
         raw = [p.replace(".", "") for p in _JOINER.split(word)]
         if word[1] == " " and raw[1] in self.stopwords:  # "n is": two words
             return word
+        if all(len(p) > 1 and not _DIGIT.search(p) for p in raw):
+            # Words of two letters or more only ("time-series", "self-supervised"): the
+            # words as a phrase, so "time series" written apart matches too. Only a part
+            # of one letter or with a digit (q-learning, k-NN, GPT-4, 3.5) makes a token.
+            return " ".join(raw)
         whole = stem("".join(raw))
         if whole in self.stopwords:
             return " "
@@ -200,16 +206,15 @@ def analyze_index(
     spans: list[str] = []
     for whole, raw, _ in found:
         k = len(raw)
-        if k == 2 or k > _SPANS_MAX:
-            spans.append(whole)
-        else:
+        spans.append(whole)  # (what a keyword written so asks for, stopwords or not)
+        if 2 < k <= _SPANS_MAX:
             # (runs that start or end with a stopword, "state-of", are no one's keyword)
             spans += [
                 stem("".join(raw[i:j]))
                 for i in range(k - 1)
                 if raw[i] not in stopwords
                 for j in range(i + 2, k + 1)
-                if raw[j - 1] not in stopwords
+                if raw[j - 1] not in stopwords and (i, j) != (0, k)  # (whole: above)
             ]
     pairs: dict[int, str] = {}  # (by the first one's position: each pair once)
     last = len(joined) - 1
