@@ -57,6 +57,7 @@ from .errors import TemplateError
 from .models import Digest, Interest, Paper, Pick, RenderedEmail, Section, Subscriber
 from .schedule import MONTH_NAMES
 from .signing import Links
+from .textutil import truncate
 
 HTML_TEMPLATE = "digest.mjml"
 TEXT_TEMPLATE = "digest.txt"
@@ -171,17 +172,6 @@ def safe_url(value: object) -> str | None:
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None
     return url
-
-
-def truncate(text: str, limit: int) -> str:
-    """Cut ``text`` at a word boundary to at most ``limit`` characters, adding an ellipsis."""
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    space = cut.rfind(" ")
-    if space > limit // 2:
-        cut = cut[:space]
-    return cut.rstrip(" ,;:-–—") + "…"
 
 
 _ABBREVIATIONS = ("e.g.", "i.e.", "et al.", "etc.", "vs.", "cf.", "Fig.", "Eq.", "Sec.", "approx.")

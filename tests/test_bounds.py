@@ -14,8 +14,9 @@ from cli_support import run_cli
 
 from newsletter.models import Paper
 from newsletter.sources import normalize
-from newsletter.sources.normalize import bounded, cut
+from newsletter.sources.normalize import bounded
 from newsletter.store import Store
+from newsletter.textutil import truncate
 
 ID = "2611.99999"
 
@@ -72,8 +73,8 @@ def test_a_huge_entry_is_stored_bounded_and_mailed_at_a_normal_size(tmp_path: Pa
 def test_bounded_keeps_a_normal_paper_as_it_is_and_cuts_at_a_word() -> None:
     normal = Paper(id="2411.00001", title="A title", abstract="An abstract.", authors=("A B",))
     assert bounded(normal) is normal
-    assert cut("one two three", 9) == "one two…"
-    assert cut("abcdefghijkl", 6) == "abcde…"  # no space to cut at: cut inside
+    assert truncate("one two three", 9) == "one two…"
+    assert truncate("abcdefghijkl", 6) == "abcde…"  # no space to cut at: cut inside
     long_url = Paper(id="x", title="t", url="https://example.org/" + "a" * 3000)
     assert bounded(long_url).url == ""  # a cut link would be a broken link
     signals = Paper(id="y", title="t", signals={"ai_keywords": list(range(500)), "n": 3})

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..models import Paper
+from ..textutil import truncate
 
 _VOID_OR_INLINE = (
     "a|abbr|b|bdi|bdo|big|cite|code|data|del|dfn|em|font|i|img|ins|kbd|mark|q|s|samp|"
@@ -485,22 +486,13 @@ URL_MAX = 2_048  # a longer link is dropped, not cut (a cut link is a broken lin
 SIGNAL_ITEMS_MAX = 100
 
 
-def cut(text: str, limit: int) -> str:
-    """``text`` if it fits, else cut at the last space before ``limit`` with an ellipsis."""
-    if len(text) <= limit:
-        return text
-    head = text[: limit - 1]
-    space = head.rfind(" ")
-    return (head[:space] if space > limit // 2 else head).rstrip() + "…"
-
-
 def _url(value: str | None) -> str | None:
     return value if value is None or len(value) <= URL_MAX else None
 
 
 def _signal(value: Any) -> Any:
     if isinstance(value, str):
-        return cut(value, ABSTRACT_MAX)
+        return truncate(value, ABSTRACT_MAX)
     if isinstance(value, list):
         return [_signal(v) for v in value[:SIGNAL_ITEMS_MAX]]
     return value
@@ -528,9 +520,9 @@ def bounded(paper: Paper) -> Paper:
         return paper
     return replace(
         paper,
-        title=cut(paper.title, TITLE_MAX),
-        abstract=cut(paper.abstract, ABSTRACT_MAX),
-        authors=tuple(cut(a, AUTHOR_MAX) for a in authors[:AUTHORS_MAX]),
+        title=truncate(paper.title, TITLE_MAX),
+        abstract=truncate(paper.abstract, ABSTRACT_MAX),
+        authors=tuple(truncate(a, AUTHOR_MAX) for a in authors[:AUTHORS_MAX]),
         categories=tuple(c for c in categories[:CATEGORIES_MAX] if len(c) <= CATEGORY_MAX),
         url=_url(paper.url) or "",
         pdf_url=_url(paper.pdf_url),
