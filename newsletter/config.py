@@ -12,7 +12,7 @@ import math
 import os
 import re
 import zoneinfo
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import lru_cache
@@ -351,6 +351,25 @@ def _one_of(word: str, choices: Sequence[str]) -> str:
     if guess:
         return f"(did you mean '{guess}'?)"
     return f"(use one of {', '.join(choices)})"
+
+
+def _given_texts(
+    node: yaml.Node | None, path: str, *, single: bool
+) -> Iterator[tuple[yaml.Node, str, str]]:
+    """``(node, path, text)`` of each non-empty text of a list (with ``single``, of one
+    text too), for checks on top of ``text``/``texts``: what those report (not a text,
+    a yes/no, control characters) is left out here."""
+    if isinstance(node, yaml.SequenceNode):
+        items = [(item, _join(path, j)) for j, item in enumerate(node.value)]
+    elif single and isinstance(node, yaml.ScalarNode):
+        items = [(node, path)]
+    else:
+        return
+    for item, where in items:
+        if isinstance(item, yaml.ScalarNode) and item.tag != _BOOL:
+            value = str(item.value).strip()
+            if value and not _CONTROL_RE.search(value):
+                yield item, where, value
 
 
 # Source types whose papers carry arXiv category codes only (or none at all).
@@ -692,17 +711,8 @@ class _Loader:
         from .selection.text import QUERY_STOPWORDS, STOPWORDS, analyze_with_surface, words
 
         stop = STOPWORDS if what == "exclude" else QUERY_STOPWORDS
-        if isinstance(node, yaml.ScalarNode):
-            items: list[tuple[yaml.Node, str]] = [(node, path)]
-        elif isinstance(node, yaml.SequenceNode):
-            items = [(item, _join(path, j)) for j, item in enumerate(node.value)]
-        else:
-            return
-        for item, where in items:
-            if not isinstance(item, yaml.ScalarNode) or item.tag == _BOOL:
-                continue  # text()/texts() reported it
-            value = str(item.value).strip()
-            if not value or _CONTROL_RE.search(value) or analyze_with_surface(value, stop):
+        for item, where, value in _given_texts(node, path, single=True):
+            if analyze_with_surface(value, stop):
                 continue
             if what == "exclude" and _EXCLUDE_CATEGORY_RE.match(value):
                 continue  # a category to exclude (cs.CV, astro-ph.*), not words
@@ -725,20 +735,14 @@ class _Loader:
         (free-form tags such as "Neuroscience", ACM classes): with such a source it is a
         warning, without one it never matches anything and is a problem.
         """
-        if not isinstance(node, yaml.SequenceNode):
-            return  # texts() reported it
-        for j, item in enumerate(node.value):
-            if not isinstance(item, yaml.ScalarNode) or item.tag == _BOOL:
-                continue  # texts() reported it
-            value = str(item.value).strip()
-            if not value or _CONTROL_RE.search(value) or is_category(value):
+        for item, where, value in _given_texts(node, path, single=False):
+            if is_category(value):
                 continue
             hint = "use e.g. cs.CL, hep-th or cs.*"
             if "," in value:
                 hint += ", one code per list item: [cs.LG, stat.ML]"
             elif " " in value:
                 hint += "; a code has no spaces"
-            where = _join(path, j)
             if self.tag_sources:
                 names = ", ".join(f"'{n}'" for n in self.tag_sources)
                 self.warn(
