@@ -36,6 +36,9 @@ class Paper:
     # Source signals, e.g. {"upvotes": 118, "comments": 4, "ai_summary": "...",
     # "ai_keywords": [...]}; merged across sources.
     signals: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    # The title's and abstract's index terms as stored at ingest (selection.text
+    # .encode_analysis); checked against the texts and ignored when stale or absent.
+    terms: str | None = field(default=None, compare=False, hash=False, repr=False)
 
     @property
     def arxiv_id(self) -> str | None:

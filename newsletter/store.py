@@ -24,6 +24,7 @@ from typing import Any
 
 from .errors import StoreError
 from .models import Paper
+from .selection.text import encode_analysis
 
 SCHEMA_VERSION = 2
 
@@ -51,7 +52,8 @@ CREATE TABLE IF NOT EXISTS papers (
     first_seen TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     seq INTEGER,
-    authority INTEGER NOT NULL DEFAULT 0
+    authority INTEGER NOT NULL DEFAULT 0,
+    terms TEXT
 );
 CREATE INDEX IF NOT EXISTS papers_first_seen ON papers(first_seen);
 CREATE TABLE IF NOT EXISTS fetch_state (
@@ -369,6 +371,10 @@ class Store:
                     "UPDATE papers SET hf_url = NULL WHERE hf_url IS NOT NULL"
                     " AND hf_url != 'https://huggingface.co/papers/' || id"
                 )
+            if "terms" not in cols:
+                # The index terms of a paper, made when it is stored (Paper.terms); rows
+                # stored before have none and are analysed when an index is built.
+                db.execute("ALTER TABLE papers ADD COLUMN terms TEXT")
             cols = {r["name"] for r in db.execute("PRAGMA table_info(deliveries)")}
             if "cutoff_seq" not in cols:
                 db.execute("ALTER TABLE deliveries ADD COLUMN cutoff_seq INTEGER")
@@ -482,8 +488,8 @@ class Store:
                     db.execute(
                         "INSERT INTO papers(id, title, abstract, authors, categories, url,"
                         " pdf_url, hf_url, doi, version, announce_type, published, source,"
-                        " sources, signals, first_seen, updated_at, seq, authority)"
-                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        " sources, signals, first_seen, updated_at, seq, authority, terms)"
+                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                         (
                             paper.id,
                             paper.title,
@@ -504,6 +510,7 @@ class Store:
                             now_s,
                             seq + 1,
                             authority,
+                            encode_analysis(paper.title, paper.abstract),
                         ),
                     )
                     seq += 1
@@ -556,10 +563,13 @@ class Store:
                 pdf_url or paper.pdf_url,
                 hf_url or paper.hf_url,
             )
+        terms = row["terms"]
+        if title != row["title"] or abstract != row["abstract"] or not terms:
+            terms = encode_analysis(title, abstract)
         db.execute(
             "UPDATE papers SET title=?, abstract=?, authors=?, categories=?, url=?, pdf_url=?,"
             " hf_url=?, doi=?, version=?, published=?, sources=?, signals=?, updated_at=?,"
-            " authority=? WHERE id=?",
+            " authority=?, terms=? WHERE id=?",
             (
                 title,
                 abstract,
@@ -575,6 +585,7 @@ class Store:
                 json.dumps(signals, default=str),
                 now_s,
                 max(authority, row["authority"]),
+                terms,
                 row["id"],
             ),
         )
@@ -597,6 +608,7 @@ class Store:
             source=row["source"],
             first_seen=parse_ts(row["first_seen"]),
             signals=json.loads(row["signals"]),
+            terms=row["terms"],
         )
 
     def get_paper(self, paper_id: str) -> Paper | None:

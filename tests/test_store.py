@@ -284,3 +284,83 @@ def test_a_state_from_before_source_authority_is_migrated(tmp_path) -> None:
         s.upsert_papers([BLOG], authority=FEED)
         assert _meta(s, "2411.00001") == REAL
         assert s.count_papers() == 2
+
+
+# --------------------------------------------------------------------------- index terms
+
+
+def _fresh(store: Store, paper_id: str) -> bool:
+    """Whether the stored terms of ``paper_id`` are this analyser's, for its texts."""
+    from newsletter.selection.text import ANALYSIS_VERSION, _checksum
+
+    got = store.get_paper(paper_id)
+    assert got is not None and got.terms
+    return got.terms.split("\t")[0] == f"{ANALYSIS_VERSION}:{_checksum(got.title, got.abstract)}"
+
+
+def test_stored_terms_are_the_analysis_of_the_real_arxiv_day(tmp_path, shared_data) -> None:
+    """Every paper of the real 1,504-item day is stored with its index terms, and they
+    decode to exactly what analysing its title and abstract gives (what Index reads)."""
+    from newsletter.config import SourceConfig
+    from newsletter.selection.text import analyze_index, decode_analysis
+    from newsletter.sources import fetch_source
+
+    day = shared_data / "feeds" / "arxiv_rss_all-archives_2024-11-28.xml"
+    source = SourceConfig(
+        name="day", type="arxiv", url=str(day), announce_types=("new", "cross", "replace")
+    )
+    with Store(tmp_path / "s.db") as s:
+        fetch_source(source, s, now=datetime(2024, 11, 28, 6, tzinfo=UTC))
+        papers = s.papers()
+    assert len(papers) > 1000
+    compounds = 0
+    for p in papers:
+        assert p.terms is not None, p.id
+        want = (analyze_index(p.title), analyze_index(p.abstract))
+        assert decode_analysis(p.terms, p.title, p.abstract) == want, p.id
+        compounds += bool(want[1][1])
+    assert compounds > 50  # (the day has many "Q-learning"-like compounds to round-trip)
+
+
+def test_terms_of_other_texts_or_another_analyser_are_not_used() -> None:
+    from newsletter.selection.text import analyze_index, decode_analysis, encode_analysis
+
+    terms = encode_analysis("Deep Q-learning", "We study k-NN graphs.")
+    other = ("Time series", "Forecasting GPT-4 outputs.")
+    # Stale terms (the paper's texts changed since; a Paper copied with replace()):
+    assert decode_analysis(terms, *other) == tuple(map(analyze_index, other))
+    # Terms from another version of the analyser: the version is part of the check.
+    version, _, rest = terms.partition(":")
+    changed = "0" * len(version) + ":" + rest
+    texts = ("Deep Q-learning", "We study k-NN graphs.")
+    assert decode_analysis(changed, *texts) == tuple(map(analyze_index, texts))
+    assert decode_analysis(terms.replace("qlearn", "planted"), *texts) != decode_analysis(
+        terms, *texts
+    )  # (the stored terms are what is read when they check out)
+
+
+def test_a_merge_that_changes_the_texts_stores_new_terms(store: Store) -> None:
+    store.upsert_papers([BLOG], authority=FEED)
+    assert _fresh(store, "2411.00001")
+    store.upsert_papers([ARXIV_META], authority=ARXIV)  # arXiv's title and abstract win
+    assert _meta(store, "2411.00001")[:2] == ("arXiv title", "The real abstract.")
+    assert _fresh(store, "2411.00001")
+    store.upsert_papers([replace(BLOG, title="Another")], authority=FEED)  # no change
+    assert _fresh(store, "2411.00001")
+
+
+def test_a_state_from_before_stored_terms_is_migrated_and_indexed_the_same(tmp_path) -> None:
+    from newsletter.selection.index import Index
+
+    path = tmp_path / "old.db"
+    with Store(path) as s:
+        s.upsert_papers([ARXIV_META, replace(BLOG, id="2411.00002")])
+        with_terms = s.papers()
+        s._db.execute("ALTER TABLE papers DROP COLUMN terms")
+    with Store(path) as s:
+        old = s.papers()
+        assert [p.terms for p in old] == [None, None]  # analysed when indexed
+        a, b = Index(with_terms), Index(old)
+        assert a.vocab == b.vocab and (a.weights != b.weights).nnz == 0
+        s.upsert_papers([replace(BLOG, id="2411.00002")])  # a merge fills the column
+        assert _fresh(s, "2411.00002")

@@ -25,7 +25,24 @@ Public API (issue 4):
     NO_CANDIDATES                               empty_reason when nothing is new
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .authors import names_match
-from .selector import NO_CANDIDATES, TRENDING_SECTION, Selector, Weights
+
+if TYPE_CHECKING:
+    from .selector import NO_CANDIDATES, TRENDING_SECTION, Selector, Weights
+
+_SELECTOR_NAMES = frozenset({"NO_CANDIDATES", "TRENDING_SECTION", "Selector", "Weights"})
+
+
+def __getattr__(name: str) -> Any:
+    """The selector's names, imported when first used: ``selection.text`` (what the
+    store needs to analyse a paper it stores) must not pull in numpy and scipy."""
+    if name in _SELECTOR_NAMES:
+        from . import selector
+
+        return getattr(selector, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["NO_CANDIDATES", "TRENDING_SECTION", "Selector", "Weights", "names_match"]

@@ -4,7 +4,8 @@ Features are stemmed unigrams and adjacent bigrams (``"time seri"``) of the titl
 the abstract, so a multi-word keyword earns a phrase bonus on top of its words. A
 compound ("Q-learning", "k-NN", "GPT-4") counts as its words and also as one joined
 token ("qlearn") with its own pairs ("deep qlearn"), so that a keyword written with
-the hyphen can ask for the compound itself (``text.analyze_index``). The field weights
+the hyphen can ask for the compound itself (``text.analyze_index``; a stored paper
+carries its analysis, made at ingest: ``text.encode_analysis``). The field weights
 favour the title. Queries are sparse vectors over the same features;
 scoring many queries is one sparse matrix product.
 """
@@ -21,7 +22,7 @@ import numpy as np
 from scipy import sparse
 
 from ..models import Paper
-from .text import analyze_index, bigrams, text_key
+from .text import bigrams, decode_analysis, text_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +48,10 @@ class Index:
         title_extra: list[tuple[list[str], list[str], list[str]]] = []  # joined, spans, pairs
         abstract_extra: list[tuple[list[str], list[str], list[str]]] = []
         for paper in papers:
-            t_parts, t_join, t_spans, t_more = analyze_index(paper.title)
-            a_parts, a_join, a_spans, a_more = analyze_index(paper.abstract)
+            # (stored with the paper when it was ingested, else analysed now)
+            title, abstract = decode_analysis(paper.terms, paper.title, paper.abstract)
+            t_parts, t_join, t_spans, t_more = title
+            a_parts, a_join, a_spans, a_more = abstract
             title_tokens.append(t_parts)
             abstract_tokens.append(a_parts)
             title_extra.append((t_join, t_spans, t_more))
@@ -131,8 +134,8 @@ class Index:
         """A unit-length row for a paper that may not be in the index (feedback papers)."""
         p = self.params
         acc: dict[int, float] = {}
-        for text, weight in ((paper.title, p.w_title), (paper.abstract, 1.0)):
-            tokens, _, spans, more = analyze_index(text)
+        title, abstract = decode_analysis(paper.terms, paper.title, paper.abstract)
+        for (tokens, _, spans, more), weight in ((title, p.w_title), (abstract, 1.0)):
             for feat, c in Counter(tokens + spans).items():
                 col = self.vocab.get(feat)
                 if col is not None:

@@ -6,10 +6,14 @@ evaluated or interpolated anywhere.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import re
 import unicodedata
+import zlib
 from collections.abc import Iterable
+from importlib import metadata
+from pathlib import Path
 
 import snowballstemmer
 
@@ -225,6 +229,55 @@ def analyze_index(
             if i < last:
                 pairs[i] = f"{joined[i]} {joined[i + 1]}"
     return parts, joined, spans, list(pairs.values())
+
+
+Analysis = tuple[list[str], list[str], list[str], list[str]]  # what analyze_index returns
+
+
+def _analysis_version() -> str:
+    """Names this analyser: a hash of this module's source and the stemmer's version.
+
+    Stored analyses (``encode_analysis``) made by any other version of the code are
+    ignored and recomputed, so a change here can never leave stale terms in use."""
+    try:
+        source = Path(__file__).read_bytes()
+    except OSError:  # pragma: no cover - a zipped or source-less install
+        source = b"no source"
+    try:
+        stemmer = metadata.version("snowballstemmer")
+    except metadata.PackageNotFoundError:  # pragma: no cover
+        stemmer = "?"
+    return hashlib.sha256(source + b"\0" + stemmer.encode()).hexdigest()[:12]
+
+
+ANALYSIS_VERSION = _analysis_version()
+
+
+def _checksum(title: str, abstract: str) -> str:
+    data = f"{title}\0{abstract}".encode("utf-8", "surrogatepass")
+    return f"{zlib.crc32(data):08x}"
+
+
+def encode_analysis(title: str, abstract: str) -> str:
+    """``analyze_index`` of a paper's title and abstract as one string, made when the
+    paper is stored (``Store.upsert_papers``) so that building an index only splits
+    strings: ``"<version>:<crc32 of the texts>\t"`` and then the eight lists (title,
+    then abstract: parts, joined, spans, pairs), tab-separated, items joined by "|"
+    (a token is ``[a-z0-9]+``, a pair two tokens and a space)."""
+    lists = (*analyze_index(title), *analyze_index(abstract))
+    head = f"{ANALYSIS_VERSION}:{_checksum(title, abstract)}"
+    return head + "\t" + "\t".join("|".join(items) for items in lists)
+
+
+def decode_analysis(terms: str | None, title: str, abstract: str) -> tuple[Analysis, Analysis]:
+    """(title, abstract) analyses from ``encode_analysis``'s string, if it was made by
+    this analyser from these very texts; else computed now (``analyze_index``)."""
+    if terms:
+        fields = terms.split("\t")
+        if len(fields) == 9 and fields[0] == f"{ANALYSIS_VERSION}:{_checksum(title, abstract)}":
+            t0, t1, t2, t3, a0, a1, a2, a3 = (f.split("|") if f else [] for f in fields[1:])
+            return (t0, t1, t2, t3), (a0, a1, a2, a3)
+    return analyze_index(title), analyze_index(abstract)
 
 
 def searchable(text: str, stopwords: frozenset[str] = QUERY_STOPWORDS) -> bool:
