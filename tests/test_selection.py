@@ -1067,3 +1067,37 @@ def test_a_keyword_finds_and_excludes_the_paper_that_says_it(keyword: str, text:
         edition_date=DAY,
     )
     assert dropped.picks == ()
+
+
+def test_texts_without_a_compound_are_analysed_the_same_without_looking(
+    shared_data, monkeypatch
+) -> None:
+    """The shortcut (``_MAYBE_COMPOUND``: no one-character part and no digit, so no
+    compound token) gives what the full compound pass gives, on every title and abstract
+    of the real arXiv day and on random texts built from the characters that matter."""
+    import random
+    import re
+
+    from newsletter.selection import text as T
+
+    papers = _arxiv_day(shared_data)
+    rng = random.Random(5)
+    pieces = ["q", "k", "a", "i", "nn", "self", "learning", "the", "gpt", "4", "3.5", "x"]
+    joins = ["-", " ", "--", "\u2013", " - ", ".", "'s ", ", "]
+    texts = [t for p in papers for t in (p.title, p.abstract)]
+    texts += [
+        "".join(rng.choice(pieces) + rng.choice(joins) for _ in range(rng.randint(1, 8)))
+        for _ in range(3000)
+    ]
+    texts += ["self-supervised learning", "time-series", "Q learning", "k means", "GPT-4"]
+    fast = [
+        (T.analyze_index(t), T.analyze_with_surface(t), T.analyze_joined(t)) for t in texts
+    ]
+    real = [t for p in papers for t in (p.title, p.abstract)]
+    skipped = sum(T._MAYBE_COMPOUND.search(T.fold(t)) is None for t in real)
+    monkeypatch.setattr(T, "_MAYBE_COMPOUND", re.compile(""))  # matches every text
+    full = [
+        (T.analyze_index(t), T.analyze_with_surface(t), T.analyze_joined(t)) for t in texts
+    ]
+    assert fast == full
+    assert skipped > len(real) // 3  # (the shortcut is taken for many real texts)

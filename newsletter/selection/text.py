@@ -33,6 +33,9 @@ _COMPOUND = re.compile(
     rf"(?:{_JOIN}[a-z0-9]++)*+"
 )
 _JOINER = re.compile(r"-+|[\u2010-\u2013]+| ")
+# What every text with a compound token has (a part of one character, or a digit):
+# a text without it has none, and is analysed without looking for them (most are).
+_MAYBE_COMPOUND = re.compile(r"[0-9]|(?<![a-z0-9])[a-z](?![a-z0-9])")
 _REF = re.compile(r"[a-z0-9]+|\x00[0-9]+")  # a word, or a compound's reference
 _DIGIT = re.compile(r"[0-9]")
 _POSSESSIVE = re.compile(r"['\u2019]s\b")  # "Newton's" -> "Newton" (no stray "s" word)
@@ -154,9 +157,14 @@ class _Compounds:
 def _compounds(folded: str, stopwords: frozenset[str]) -> tuple[list[str], _Compounds]:
     """The words of a folded text (stopwords and 1-character words kept), each compound
     as its reference into the returned ``_Compounds.found``."""
+    got = _Compounds(stopwords)
+    if _MAYBE_COMPOUND.search(folded) is None:
+        # No part of one character, no digit: every match of _COMPOUND would be put
+        # back as its words ("self-supervised" -> "self supervised"), so the words are
+        # the plain tokens.
+        return _TOKEN.findall(folded), got
     if "\x00" in folded:
         folded = folded.replace("\x00", " ")
-    got = _Compounds(stopwords)
     return _REF.findall(_COMPOUND.sub(got, folded)), got
 
 
@@ -201,6 +209,8 @@ def analyze_index(
     parts = [
         cached(w) or stem(w) for w in _TOKEN.findall(folded) if len(w) > 1 and w not in stopwords
     ]
+    if _MAYBE_COMPOUND.search(folded) is None:
+        return parts, [], [], []  # (no compound: see _compounds)
     toks, got = _compounds(folded, stopwords)
     found = got.found
     if not found:
