@@ -336,6 +336,16 @@ def _show(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _dmarc_aligned(sender: str, signing: str) -> bool:
+    """Whether a DKIM signature of ``signing`` can align with a From at ``sender`` under
+    DMARC's relaxed rule (one organisational domain). Without the public suffix list
+    this errs towards yes: the same domain, one inside the other, or the same last two
+    labels ("news.example.org" and "mail.example.org") all count as aligned."""
+    if sender == signing or sender.endswith("." + signing) or signing.endswith("." + sender):
+        return True
+    return sender.split(".")[-2:] == signing.split(".")[-2:]
+
+
 def _did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     options = list(choices)
     lowered = {c.lower(): c for c in options}
@@ -1003,6 +1013,25 @@ class _Loader:
                 "List-Id at localhost too: relays reject such a sender and DMARC cannot align "
                 'it (add from: "Paper Digest <digest@your-domain>" with a domain you send for)',
             )
+        dkim = delivery.dkim
+        if dkim is not None and dkim.domain:
+            signing = dkim.domain.strip().rstrip(".").lower()
+            sender = split_address(delivery.from_addr)[1].rpartition("@")[2].rstrip(".").lower()
+            if sender and signing and not _dmarc_aligned(sender, signing):
+                knode = given.get("dkim")
+                kmap = knode.value if isinstance(knode, yaml.MappingNode) else []
+                at = next(
+                    (v for k, v in kmap if isinstance(k, yaml.ScalarNode) and k.value == "domain"),
+                    knode,
+                )
+                self.warn(
+                    at,
+                    "delivery.dkim.domain",
+                    f"'{_show(signing)}' is not the domain of delivery.from ('{_show(sender)}') "
+                    "nor one above or below it, so DMARC can not align the signature with "
+                    "the sender and providers treat the mail as unauthenticated (sign with "
+                    f"domain: {_show(sender)}, or send from an address at {_show(signing)})",
+                )
         wnode = top.get("web")
         wmap = wnode.value if isinstance(wnode, yaml.MappingNode) else []
         bnode = next(

@@ -1280,3 +1280,43 @@ def test_a_non_ascii_list_id_description_is_sent_encoded(tmp_path: Path) -> None
     assert raw.split(b"\r\n\r\n", 1)[0].isascii()
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     assert msg["List-Id"] == "Tägliche Papiere <daily.example.org>"
+
+
+@pytest.mark.parametrize(
+    ("sender", "signing", "warned"),
+    [
+        ("digest@example.org", "example.org", False),
+        ("digest@news.example.org", "example.org", False),  # relaxed: a subdomain aligns
+        ("digest@example.org", "mail.example.org", False),
+        ("digest@news.example.org", "mail.example.org", False),  # one organisation
+        ("digest@EXAMPLE.org", "example.org.", False),
+        ("digest@lab.example.edu", "mailer.example.com", True),
+        ("digest@example.org", "example.com", True),
+    ],
+)
+def test_a_dkim_domain_that_can_not_align_with_the_sender_is_a_warning(
+    in_tmp: Path, sender: str, signing: str, warned: bool
+) -> None:
+    """DKIM d= of another organisation than From passes DKIM but fails DMARC: the mail is
+    as good as unsigned to Gmail and Yahoo, and nothing said so."""
+    (in_tmp / "k.pem").write_bytes(PEM)
+    text = (
+        SMTP_ONLY
+        + f'  from: "Digest <{sender}>"\n'  # line 9
+        + "  dkim:\n    selector: s\n"
+        + f"    domain: {signing}\n"  # line 12
+        + "    key_file: k.pem\nweb: {base_url: 'https://digest.example.org'}\n"
+    )
+    config = load(in_tmp, text)
+    want = sender.rpartition("@")[2].lower()
+    d = signing.rstrip(".").lower()
+    expected = (
+        f"{P}:12: delivery.dkim.domain: '{d}' is not the domain of delivery.from ('{want}') "
+        "nor one above or below it, so DMARC can not align the signature with the sender and "
+        f"providers treat the mail as unauthenticated (sign with domain: {want}, or send "
+        f"from an address at {d})",
+    )
+    assert config.warnings == (expected if warned else ())
+    # Outbox and console send nothing: no warning about how mail would be received.
+    outbox = text.replace("transport: smtp", "transport: outbox")
+    assert load(in_tmp, outbox).warnings == ()
