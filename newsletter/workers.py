@@ -12,8 +12,10 @@ results come back in the order of ``units``, and a worker is at most one unit ah
 of the reader (the pipe's back-pressure), so memory stays flat.
 
 The transport is a plain pipe, enlarged to 1 MiB where Linux allows it, carrying an
-8-byte length and the pickle; the parent reads each result straight into one buffer
-of its size. A unit's result is tens of MB of messages: this costs the parent a third
+8-byte length and the pickle; the parent reads each result straight into a buffer it
+keeps for that worker (grown when a result is bigger; a fresh one per result would be
+zero-filled and page-faulted in every time), and unpickles from a view of it. A unit's
+result is tens of MB of messages: this costs the parent a third
 of the CPU of ``multiprocessing.Connection`` (64 KiB reads gathered in a BytesIO),
 which on 2 cores the workers need (benchmarks/bench_pipeline.py).
 
@@ -117,17 +119,21 @@ def _write_all(out: FileIO, data: bytes) -> None:
         view = view[out.write(view) or 0 :]
 
 
-def _read_exactly(src: FileIO, size: int) -> bytearray:
-    """``size`` bytes from ``src``; EOFError if it ends first."""
-    buf = bytearray(size)
-    view = memoryview(buf)
+def _read_exactly(src: FileIO, size: int, buf: bytearray | None = None) -> memoryview:
+    """``size`` bytes from ``src``, read into ``buf`` (grown to ``size`` if smaller; a
+    new buffer if None) and returned as a view of it; EOFError if ``src`` ends first."""
+    if buf is None:
+        buf = bytearray(size)
+    elif len(buf) < size:
+        buf.extend(bytes(size - len(buf)))
+    view = memoryview(buf)[:size]
     got = 0
     while got < size:
         n = src.readinto(view[got:])
         if not n:
             raise EOFError
         got += n
-    return buf
+    return view
 
 
 class FanOut(Generic[C, U, R]):
@@ -227,6 +233,9 @@ class FanOut(Generic[C, U, R]):
     # -- in the parent
 
     def __iter__(self) -> Iterator[R]:
+        # One buffer per worker, reused for each of its results (a unit's result is tens
+        # of MB: a new buffer each time is zero-filled and page-faulted in again).
+        buffers = [bytearray() for _ in range(self._n)]
         try:
             for u in range(len(self._units)):
                 k = u % self._n
@@ -235,7 +244,7 @@ class FanOut(Generic[C, U, R]):
                 try:
                     src = self._conns[k]
                     (size,) = _HEADER.unpack(_read_exactly(src, _HEADER.size))
-                    data = _read_exactly(src, size)
+                    data = _read_exactly(src, size, buffers[k])
                 except (EOFError, OSError, ValueError):  # ValueError: closed meanwhile
                     if not self._procs:
                         raise WorkerError(STOPPED) from None
@@ -247,8 +256,10 @@ class FanOut(Generic[C, U, R]):
                         "nothing it made was used. Check memory limits, or set "
                         "delivery.workers: 1 to work in one process"
                     ) from None
-                ok, value = pickle.loads(data)
-                del data
+                try:
+                    ok, value = pickle.loads(data)
+                finally:
+                    data.release()  # (the buffer can grow again for the next result)
                 if not ok:
                     raise value
                 yield value

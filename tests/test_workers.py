@@ -35,6 +35,20 @@ def test_results_come_back_in_unit_order_from_other_processes() -> None:
     assert len(pids) == 3  # units k, k+3, ... went to worker k
 
 
+def _blob(ctx: None, unit: int) -> bytes:
+    return bytes([unit % 251]) * (unit * 300_000 % 2_100_000 + unit)
+
+
+def test_results_of_changing_sizes_come_back_whole() -> None:
+    """Each worker's results are read into one buffer it keeps: a result bigger than the
+    buffer grows it, a smaller one after a bigger one must not carry the bigger one's tail
+    (results from a few bytes to 2 MB, more than the 1 MiB pipe)."""
+    units = list(range(14))
+    out = list(FanOut(units, _blob, init=lambda: None, workers=2))
+    assert out == [_blob(None, u) for u in units]
+    assert len({len(b) for b in out}) == len(units)  # (all sizes differ)
+
+
 class Picky(Exception):
     def __init__(self, unit: int, why: str) -> None:  # two arguments: not picklable as is
         super().__init__(f"unit {unit}: {why}")
