@@ -6,6 +6,7 @@ while they work. A second process gets a ``LockError`` naming the holder.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import socket
@@ -22,8 +23,15 @@ class StateLock:
         self._fd: int | None = None
 
     def acquire(self) -> StateLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:  # a read-only folder, a full disk, no permission
+            raise LockError(
+                f"state '{self.path.with_suffix('')}': cannot open its lock file "
+                f"'{self.path}' ({err.strerror or err}); check that folder's permissions "
+                "and free space"
+            ) from err
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -33,8 +41,11 @@ class StateLock:
                 f"state '{self.path.with_suffix('')}' is in use by {holder}; "
                 "stop that process first, or point --config at another state"
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{self.purpose} (pid {os.getpid()} on {socket.gethostname()})".encode())
+        # Who holds it, for the message above: best effort. The lock is the flock; a full
+        # disk must not turn it into a crash (the state's own error says what is wrong).
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{self.purpose} (pid {os.getpid()} on {socket.gethostname()})".encode())
         self._fd = fd
         return self
 

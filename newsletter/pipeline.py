@@ -72,6 +72,8 @@ PARALLEL_MIN = 512  # two units of SELECT_CHUNK: the smallest run two workers sh
 EMBEDDINGS_KEEP_DAYS = 30
 # Selectors of fixed windows a Pipeline keeps for its next calls.
 SELECTORS_KEPT = 4
+# meta key prefix: the settings a source was last fetched with (type, url, announce_types).
+SOURCE_SETTINGS = "source_settings:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,17 +314,22 @@ class Pipeline:
 
         now = now or utcnow()
         sources = self.config.sources
+        changed = self._forget_validators_of_changed_sources()
         if only_stale:
             fresh_after = now - timedelta(minutes=self.config.scheduler.freshness_minutes)
             sources = tuple(
                 s
                 for s in sources
-                if not (
+                if changed.get(s.name, ("", "", False))[2]
+                or not (
                     (st := self.store.fetch_state(s.name)).last_success_at
                     and st.last_success_at > fresh_after
                 )
             )
         reports = fetch_all(replace(self.config, sources=sources), self.store, now=now)
+        for r in reports:  # fetched (or answered) under this config: remember it
+            if r.name in changed and not r.errors:
+                self.store.set_meta(*changed[r.name][:2])
         # "Every source failed" only when this call fetched all of them (a source still
         # fresh from an earlier fetch, skipped by only_stale, did not fail).
         failed = [r.name for r in reports if r.errors]
@@ -334,6 +341,30 @@ class Pipeline:
             for e in r.errors:
                 log.warning("%s", e)
         return reports
+
+    def _forget_validators_of_changed_sources(self) -> dict[str, tuple[str, str, bool]]:
+        """The enabled sources whose type, url or ``announce_types`` are not the ones they
+        were last fetched with (name -> meta key, new value, and whether it changed), their
+        ETag / Last-Modified dropped and, when changed, fetched even if fresh: else a 304
+        for the same feed would keep what the new settings take from it (replacements for
+        ``announce_types: [replace]``, say) out until the feed changes. A source with
+        validators and no recorded settings (a state from before they were recorded)
+        counts as changed: one full download."""
+        changed: dict[str, tuple[str, str, bool]] = {}
+        for src in self.config.sources:
+            if not src.enabled:
+                continue
+            key = SOURCE_SETTINGS + src.name
+            value = json.dumps([src.type, src.url, sorted(src.announce_types)])
+            before = self.store.get_meta(key)
+            if before == value:
+                continue
+            st = self.store.fetch_state(src.name)
+            validators = bool(st.etag or st.last_modified)
+            if validators:
+                self.store.update_fetch_state(src.name, etag=None, last_modified=None)
+            changed[src.name] = (key, value, before is not None or validators)
+        return changed
 
     # -- editions ---------------------------------------------------------------
 

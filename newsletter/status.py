@@ -25,7 +25,14 @@ def collect_status(config: Config, store: Store, *, now: datetime) -> dict[str, 
     subscribers = []
     for sub in Pipeline(config, store).subscribers():
         rows = store.deliveries(subscriber=sub.email)
-        last = max(rows, key=lambda d: (d.edition, d.updated_at or now), default=None)
+        # The latest edition by the end of its window (as ``Store.last_sent``), not by its
+        # key: after a schedule change "2026-W48" sorts after the later "2026-11-30", and
+        # "2026-11-29T14:00" (a cron line firing twice a day) after the later "2026-11-29".
+        last = max(
+            rows,
+            key=lambda d: (d.cutoff or d.updated_at or now, d.updated_at or now),
+            default=None,
+        )
         status, reason = inactive.get(sub.email, (ACTIVE, None))
         nxt = None
         if status == ACTIVE:

@@ -339,7 +339,10 @@ class Store:
                 try:
                     yield self._db
                 except BaseException:
-                    self._db.execute("ROLLBACK")
+                    # SQLite has rolled back already after some errors (a full disk, an
+                    # I/O error): a second ROLLBACK would fail and hide the real error.
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
                     raise
                 else:
                     self._db.execute("COMMIT")
