@@ -216,12 +216,16 @@ def fetch(c: Ctx, fmt: str, enable: tuple[str, ...]) -> None:
         from .sources import fetch_status
 
         for r in reports:
-            status = fetch_status(r)  # ok, not modified (304), partial: ..., error: ...
+            status = fetch_status(r)  # ok, not modified (304), partial, disabled, error
             click.echo(
                 f"{r.name:<24} {r.fetched:>7} {r.new:>5} {r.duplicate:>5} {r.skipped:>7}  {status}"
             )
     if reports and all(not r.ok for r in reports):
-        raise NewsletterError("every source failed; see the errors above")
+        if all(r.errors for r in reports):
+            raise NewsletterError("every source failed; see the errors above")
+        raise NewsletterError(
+            "no source could be fetched (each failed or is disabled); see the messages above"
+        )
 
 
 # -- preview --------------------------------------------------------------------

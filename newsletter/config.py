@@ -336,6 +336,20 @@ def _show(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _empty_list(node: yaml.Node | None) -> bool:
+    return isinstance(node, yaml.SequenceNode) and not node.value
+
+
+def _tab_indented(text: str, line: int) -> bool:
+    """Whether line ``line`` (0-based) of ``text``, or the one above it, is indented with
+    a tab (the C YAML parser's message for that does not say "tab")."""
+    lines = text.splitlines()
+    for row in lines[max(line - 1, 0) : line + 1] if line >= 0 else ():
+        if "\t" in row[: len(row) - len(row.lstrip())]:
+            return True
+    return False
+
+
 def _dmarc_aligned(sender: str, signing: str) -> bool:
     """Whether a DKIM signature of ``signing`` can align with a From at ``sender`` under
     DMARC's relaxed rule (one organisational domain). Without the public suffix list
@@ -1415,7 +1429,11 @@ class _Loader:
             self.check_categories(m.get("categories"), f"{ipath}.categories")
             authors = self.texts(m.get("authors"), f"{ipath}.authors", "[Yoshua Bengio]")
             trending = self.boolean(m.get("trending"), f"{ipath}.trending", False)
-            given = any(m.has(k) for k in ("description", "keywords", "categories", "authors"))
+            # (a key given with a bad value has its own error; an empty list is no value)
+            given = any(
+                m.has(k) and not _empty_list(m.get(k))
+                for k in ("description", "keywords", "categories", "authors")
+            )
             if not (description or keywords or categories or authors or trending or given):
                 line = _line(m.node) if m.node is not None else 0
                 self.problem(
@@ -1491,7 +1509,7 @@ def load_config(
             what = f"{what} ({err.context})"
         hint = (
             "indent with spaces, not tabs"
-            if "\\t" in what or " tab " in what
+            if "\\t" in what or " tab " in what or _tab_indented(text, mark.line if mark else -1)
             else "check the indentation and quoting on this line and the one above"
         )
         raise ConfigError(f"{display}:{line}: YAML syntax error: {what}; {hint}") from None

@@ -175,10 +175,13 @@ class SourceReport:
     warnings: tuple[str, ...] = ()
     not_modified: bool = False  # HTTP 304
     malformed: str | None = None  # malformed XML, entries partly recovered: what and where
+    # Not fetched: the source is disabled (its server answered 410 Gone, now or before;
+    # a warning says how to re-enable it). Neither ok nor an error.
+    disabled: bool = False
 
     @property
     def ok(self) -> bool:
-        return not self.errors
+        return not self.errors and not self.disabled
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -191,4 +194,5 @@ class SourceReport:
             "warnings": list(self.warnings),
             "not_modified": self.not_modified,
             "malformed": self.malformed,
+            "disabled": self.disabled,
         }

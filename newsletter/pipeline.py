@@ -328,11 +328,11 @@ class Pipeline:
             )
         reports = fetch_all(replace(self.config, sources=sources), self.store, now=now)
         for r in reports:  # fetched (or answered) under this config: remember it
-            if r.name in changed and not r.errors:
+            if r.name in changed and r.ok:
                 self.store.set_meta(*changed[r.name][:2])
         # "Every source failed" only when this call fetched all of them (a source still
         # fresh from an earlier fetch, skipped by only_stale, did not fail).
-        failed = [r.name for r in reports if r.errors]
+        failed = [r.name for r in reports if not r.ok]  # (errors, or disabled by a 410)
         every = len(sources) == len(self.config.sources) and len(failed) == len(reports)
         self.sources_failed = failed if reports and every else []
         for r in reports:

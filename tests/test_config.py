@@ -246,6 +246,8 @@ SYNTAX = {  # the parser's own words differ between libyaml and pure Python
         "any token (while scanning for the next token); indent with spaces, not tabs",
         "subscribers.yaml:3: YAML syntax error: expected <block end>, but found "
         f"'<block mapping start>' (while parsing a block collection); {HINT}",
+        "subscribers.yaml:2: YAML syntax error: found character '\\t' that cannot start "
+        "any token (while scanning for the next token); indent with spaces, not tabs",
     ],
     "CSafeLoader": [
         "subscribers.yaml:4: YAML syntax error: did not find expected ',' or '}' "
@@ -254,6 +256,9 @@ SYNTAX = {  # the parser's own words differ between libyaml and pure Python
         "indentation (while scanning a plain scalar); indent with spaces, not tabs",
         "subscribers.yaml:3: YAML syntax error: did not find expected '-' indicator "
         f"(while parsing a block collection); {HINT}",
+        # (libyaml does not say "tab" here: the line's indentation does)
+        "subscribers.yaml:2: YAML syntax error: found character that cannot start any token "
+        "(while scanning for the next token); indent with spaces, not tabs",
     ],
 }
 
@@ -267,6 +272,7 @@ def test_yaml_syntax_errors_name_the_line(
         "sources: []\nsubscribers: [\n  {email: a@b.org\n",
         "state: x.db\n\tsources: []\n",
         "sources:\n  - name: x\n   type: y\n",
+        "sources:\n\t- name: a\n",
     ]
     assert [problems(in_tmp, t)[0] for t in texts] == SYNTAX[loader.__name__]
 
@@ -490,6 +496,12 @@ CASES: list[tuple[str, str, str]] = [
     (
         "interest-matches-nothing",
         SUB + "    interests:\n      - name: Vague\n",
+        f"{P}:8: subscribers[1].interests[0]: matches nothing (add keywords, categories, "
+        "authors or a description)",
+    ),
+    (
+        "interest-with-only-empty-lists",
+        SUB + "    interests:\n      - {name: Vague, keywords: [], categories: []}\n",
         f"{P}:8: subscribers[1].interests[0]: matches nothing (add keywords, categories, "
         "authors or a description)",
     ),

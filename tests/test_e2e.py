@@ -154,8 +154,16 @@ def test_fetch_enable_brings_back_a_source_disabled_by_a_410(workdir: Path) -> N
         store.update_fetch_state("arxiv-day", disabled=True, disabled_reason="HTTP 410 Gone")
     skipped = cli("fetch", "--format", "json", cwd=workdir)
     report = json.loads(skipped.stdout)["sources"][0]
-    assert report["new"] == 0
+    assert report["new"] == 0 and report["disabled"] is True
     assert "newsletter fetch --enable arxiv-day" in " ".join(report["warnings"])
+    # The only source fetched nothing: not "ok", and a non-zero exit for cron to see.
+    assert skipped.returncode == 1
+    assert skipped.stderr.splitlines()[-1] == (
+        "Error: no source could be fetched (each failed or is disabled); see the messages above"
+    )
+    table = cli("fetch", cwd=workdir)
+    assert table.returncode == 1
+    assert table.stdout.splitlines()[1].endswith("disabled (410 Gone; see the warning)")
 
     typo = cli("fetch", "--enable", "arxiv-dya", cwd=workdir)
     assert typo.returncode == 2
@@ -165,6 +173,7 @@ def test_fetch_enable_brings_back_a_source_disabled_by_a_410(workdir: Path) -> N
     enabled = cli("fetch", "--enable", "arxiv-day", "--format", "json", cwd=workdir)
     assert enabled.returncode == 0, enabled.stderr
     assert json.loads(enabled.stdout)["sources"][0]["new"] == 935
+    assert json.loads(enabled.stdout)["sources"][0]["disabled"] is False
     with Store(workdir / "var" / "state.db") as store:
         assert not store.fetch_state("arxiv-day").disabled
 

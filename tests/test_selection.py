@@ -1090,14 +1090,10 @@ def test_texts_without_a_compound_are_analysed_the_same_without_looking(
         for _ in range(3000)
     ]
     texts += ["self-supervised learning", "time-series", "Q learning", "k means", "GPT-4"]
-    fast = [
-        (T.analyze_index(t), T.analyze_with_surface(t), T.analyze_joined(t)) for t in texts
-    ]
+    fast = [(T.analyze_index(t), T.analyze_with_surface(t), T.analyze_joined(t)) for t in texts]
     real = [t for p in papers for t in (p.title, p.abstract)]
     skipped = sum(T._MAYBE_COMPOUND.search(T.fold(t)) is None for t in real)
     monkeypatch.setattr(T, "_MAYBE_COMPOUND", re.compile(""))  # matches every text
-    full = [
-        (T.analyze_index(t), T.analyze_with_surface(t), T.analyze_joined(t)) for t in texts
-    ]
+    full = [(T.analyze_index(t), T.analyze_with_surface(t), T.analyze_joined(t)) for t in texts]
     assert fast == full
     assert skipped > len(real) // 3  # (the shortcut is taken for many real texts)

@@ -24,7 +24,7 @@ import pytest
 from newsletter import __version__
 from newsletter.config import Config, SourceConfig
 from newsletter.models import Paper
-from newsletter.sources import enable_source, fetch_all, fetch_source, parse_bytes
+from newsletter.sources import enable_source, fetch_all, fetch_source, fetch_status, parse_bytes
 
 BIG_DAY = "arxiv_rss_all-archives_2024-11-28.xml"
 HF_API = "hf_daily_papers_api_2026-06-13.json"
@@ -380,14 +380,18 @@ def test_retries_are_bounded(store, server: Server) -> None:
 def test_410_disables_the_source_with_a_warning(store, server: Server) -> None:
     source = src("old", "feed", f"{server.base}/gone")
     report = fetch_source(source, store)
-    assert report.ok and report.warnings and "410 Gone" in report.warnings[0]
+    # Not an error, but not fetched either: neither ok nor "ok" in `newsletter fetch`.
+    assert report.disabled and not report.ok and not report.errors
+    assert report.warnings and "410 Gone" in report.warnings[0]
     assert "disabled" in report.warnings[0]
+    assert fetch_status(report) == "disabled (410 Gone; see the warning)"
     state = store.fetch_state("old")
     assert state.disabled and "410" in (state.disabled_reason or "")
 
     again = fetch_source(source, store)
     assert len(server.hits("/gone")) == 1  # not asked again
     assert again.warnings and "is disabled" in again.warnings[0]
+    assert again.disabled and not again.ok
 
     enable_source(store, "old")
     assert not store.fetch_state("old").disabled

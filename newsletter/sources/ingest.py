@@ -113,6 +113,7 @@ def fetch_source(
     if state.disabled:
         return SourceReport(
             name=source.name,
+            disabled=True,
             warnings=(
                 f"source '{source.name}' is disabled ({state.disabled_reason}); "
                 f"fix its url, then run: newsletter fetch --enable {source.name}",
@@ -154,6 +155,7 @@ def fetch_source(
         )
         return SourceReport(
             name=source.name,
+            disabled=True,
             warnings=(
                 f"source '{source.name}': {source.url} answered 410 Gone; the source is now "
                 "disabled (remove it from the config, or fix its url and run "
@@ -217,9 +219,12 @@ def fetch_source(
 
 def fetch_status(report: SourceReport) -> str:
     """The status column of ``newsletter fetch``: ``ok``, ``not modified (304)``,
-    ``partial: ...`` (malformed XML, the recovered entries kept) or ``error: ...``."""
+    ``partial: ...`` (malformed XML, the recovered entries kept), ``disabled ...`` (a
+    410 Gone) or ``error: ...``."""
     if report.errors:
         return f"error: {report.errors[0]}"
+    if report.disabled:
+        return "disabled (410 Gone; see the warning)"
     if report.not_modified:
         return "not modified (304)"
     if report.malformed:
