@@ -97,9 +97,13 @@ def validate_prefs(
         elif isinstance(value, int):
             number = value
         elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            number = int(value.strip())
+            try:  # ("²" and "--5" pass isdigit, 5000 digits exceed int's limit: not numbers)
+                number = int(value.strip())
+            except ValueError:
+                number = None
         if number is None or not 1 <= number <= MAX_PAPERS:
-            problems.append(f"max papers: '{value}' is not a whole number from 1 to {MAX_PAPERS}")
+            shown = str(value) if len(str(value)) <= 30 else f"{str(value)[:30]}..."
+            problems.append(f"max papers: '{shown}' is not a whole number from 1 to {MAX_PAPERS}")
         else:
             clean["max_papers"] = number
 

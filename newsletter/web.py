@@ -78,6 +78,9 @@ MAX_BODY = 64 * 1024  # bytes: the largest form this app accepts
 CSRF_COOKIE = "newsletter_csrf"
 CSRF_MAX_AGE = 24 * 3600  # seconds a form stays valid
 ONE_CLICK = ("List-Unsubscribe", "One-Click")
+# In the reason of an unsubscribe recorded while deliveries were paused (suppressed), before
+# the pause's own reason: a resubscribe then restores the pause instead of lifting it.
+PAUSED_BEFORE = "; deliveries were paused before: "
 
 # The only stylesheet; the CSP allows exactly this text by its hash, no other style or
 # script, so injected markup (if any ever got through escaping) could do nothing.
@@ -290,14 +293,12 @@ async def unsubscribe(ctx: _Ctx, request: Request) -> Response:
                 "An unsubscribe request must carry List-Unsubscribe=One-Click (RFC 8058). "
                 "Use the button on the unsubscribe page.",
             )
-        status, _ = await run_in_threadpool(ctx.store.subscriber_status, canonical)
+        status, reason = await run_in_threadpool(ctx.store.subscriber_status, canonical)
         if status != UNSUBSCRIBED:  # idempotent: a second click keeps the first record
-            await run_in_threadpool(
-                ctx.store.set_subscriber_status,
-                canonical,
-                UNSUBSCRIBED,
-                "one-click unsubscribe link",
-            )
+            why = "one-click unsubscribe link"
+            if status == SUPPRESSED:  # kept, so that resubscribing cannot lift the pause
+                why += f"{PAUSED_BEFORE}{reason or 'bounces'}"
+            await run_in_threadpool(ctx.store.set_subscriber_status, canonical, UNSUBSCRIBED, why)
         return _unsubscribe_done(ctx, request, canonical, sub is not None)
     status, _ = await run_in_threadpool(ctx.store.subscriber_status, canonical)
     if status == UNSUBSCRIBED:
@@ -310,7 +311,13 @@ async def resubscribe(ctx: _Ctx, request: Request) -> Response:
     sub = _subscriber(ctx, email)
     form = await _form(request)
     _check_csrf(ctx, request, form, sub.email, "resubscribe")
-    status, _ = await run_in_threadpool(ctx.store.subscriber_status, sub.email)
+    status, reason = await run_in_threadpool(ctx.store.subscriber_status, sub.email)
+    if status == UNSUBSCRIBED and reason and PAUSED_BEFORE in reason:
+        # Unsubscribed while deliveries were paused for bounces: back to the pause, which
+        # only the sender lifts (``newsletter reactivate``), not to active.
+        paused = reason.split(PAUSED_BEFORE, 1)[1]
+        await run_in_threadpool(ctx.store.set_subscriber_status, sub.email, SUPPRESSED, paused)
+        status = SUPPRESSED
     if status == SUPPRESSED:
         return _message(
             ctx,
@@ -541,8 +548,13 @@ def create_app(config: Config, store: Store, *, secret: str | None = None) -> St
                 return response
             except _Refused as err:
                 return _message(ctx, err.status, err.title, err.message)
+            except HTTPException:
+                # Starlette's own refusals while reading the body (413 over MAX_BODY, also
+                # when sent chunked; 400 for too many fields or a file part): their status,
+                # shown by http_error, not a 500 with a traceback in the log.
+                raise
             except Exception:  # a page, never a traceback, for the reader; details in the log
-                log.exception("web: %s %s failed", request.method, request.url.path)
+                log.exception("web: %s %s failed", request.method, _redacted(request.url.path))
                 return _message(
                     ctx,
                     500,
@@ -555,18 +567,27 @@ def create_app(config: Config, store: Store, *, secret: str | None = None) -> St
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
-        titles = {404: "Page not found", 405: "Not allowed", 413: "Too large"}
+        titles = {
+            400: "Nothing was changed",
+            404: "Page not found",
+            405: "Not allowed",
+            413: "Too large",
+        }
         text = {
+            400: "The form could not be read. Open the link from your email again.",
             404: "There is no page here. Use the links in your digest email.",
             405: "This page does not accept that kind of request.",
             413: "The form was too large to accept.",
         }
-        return _message(
+        response = _message(
             ctx,
             status,
             titles.get(status, "Something went wrong"),
             text.get(status, "The request could not be handled; please try again later."),
         )
+        if isinstance(exc, HTTPException) and exc.headers:  # e.g. Allow on a 405 (RFC 9110)
+            response.headers.update(exc.headers)
+        return response
 
     routes = [
         Route("/", bind(home), methods=["GET"]),
@@ -581,11 +602,22 @@ def create_app(config: Config, store: Store, *, secret: str | None = None) -> St
         exception_handlers={HTTPException: http_error, Exception: http_error},
         max_body_size=MAX_BODY,
     )
+    # Starlette answers a path with an extra trailing slash with a redirect built from the
+    # Host header (http://<any host>/unsubscribe/<token>): a page that never redirects
+    # answers it with 404 instead.
+    app.router.redirect_slashes = False
     app.add_middleware(SecurityHeaders)
     return app
 
 
-_LINK_TOKEN = re.compile(r"/(unsubscribe|resubscribe|preferences|feedback)/[^/?#\s]+")
+_LINK_TOKEN = re.compile(
+    r"/(unsubscribe|resubscribe|preferences|feedback)/[^/?#\s]+", flags=re.IGNORECASE
+)
+
+
+def _redacted(path: str) -> str:
+    """``path`` with the token of a self-service link replaced by ``[token]``."""
+    return _LINK_TOKEN.sub(r"/\1/[token]", path)
 
 
 class RedactTokens(logging.Filter):
@@ -596,7 +628,7 @@ class RedactTokens(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
         if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
-            record.args = (*args[:2], _LINK_TOKEN.sub(r"/\1/[token]", args[2]), *args[3:])
+            record.args = (*args[:2], _redacted(args[2]), *args[3:])
         return True
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -233,6 +234,27 @@ def test_resubscribe_does_not_lift_a_bounce_suppression(live: Live, client: http
     assert live.store.subscriber_status(ALICE.email)[0] == SUPPRESSED
 
 
+def test_unsubscribe_and_resubscribe_do_not_lift_an_earlier_bounce_pause(
+    live: Live, client: httpx.Client
+) -> None:
+    """Paused for bounces first, then unsubscribe + resubscribe: the pause stays (only the
+    sender lifts it), and the reader's unsubscribe was recorded in between."""
+    for _ in range(3):
+        live.store.count_permanent_failure(ALICE.email, limit=3, reason="550 no such user")
+    assert live.store.subscriber_status(ALICE.email)[0] == SUPPRESSED
+    done = client.post(live.links.unsubscribe, data={"List-Unsubscribe": "One-Click"})
+    assert done.status_code == 200
+    status, why = live.store.subscriber_status(ALICE.email)
+    assert status == UNSUBSCRIBED and why and why.startswith("one-click unsubscribe link")
+    url = httpx.URL(live.links.unsubscribe).join(form_action(done.text, "resubscribe"))
+    r = client.post(url, data={"csrf": hidden(done.text, "csrf")})
+    assert r.status_code == 409 and "paused" in r.text
+    assert live.store.subscriber_status(ALICE.email) == (
+        SUPPRESSED,
+        "3 permanent failures: 550 no such user",
+    )
+
+
 # -- preferences ---------------------------------------------------------------------------
 
 
@@ -309,6 +331,19 @@ def test_preferences_validation_errors_shown_and_nothing_stored(
     assert "category &#39;not a code!&#39; is not an arXiv code" in r.text
     # What the reader typed is still in the form.
     assert prefs_form(r.text)["schedule"] == "every tuesday"
+    assert live.store.get_prefs(ALICE.email) is None
+
+
+@pytest.mark.parametrize("typed", ["\u00b2", "--5", "9" * 5000])
+def test_preferences_max_papers_that_look_like_digits(
+    live: Live, client: httpx.Client, typed: str
+) -> None:
+    """str.isdigit accepts them, int() does not: a problem shown, not a 500."""
+    form = prefs_form(client.get(live.links.preferences).text)
+    form["max_papers"] = typed
+    r = client.post(live.links.preferences, data=form)
+    assert r.status_code == 400, r.text
+    assert "is not a whole number from 1 to 500" in r.text
     assert live.store.get_prefs(ALICE.email) is None
 
 
@@ -513,11 +548,78 @@ def test_not_found_and_wrong_method(live: Live, client: httpx.Client) -> None:
     assert r.status_code == 404 and "Page not found" in r.text
     r = client.delete(live.links.unsubscribe)
     assert r.status_code == 405
+    allowed = {m.strip() for m in r.headers["allow"].split(",")}
+    assert allowed == {"GET", "HEAD", "POST"}  # RFC 9110: a 405 names what is allowed
+    assert r.headers["x-frame-options"] == "DENY"
+    r = client.request("PUT", f"{live.base}/resubscribe/x")
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+
+
+def test_a_trailing_slash_is_not_redirected_to_the_host_header(
+    live: Live, client: httpx.Client
+) -> None:
+    """Starlette's default: 307 to ``http://<Host header>/unsubscribe/<token>``, the token
+    sent to whatever host the request named. Nothing here redirects: 404."""
+    evil = {"host": "evil.example"}
+    for r in (
+        client.get(live.links.unsubscribe + "/", headers=evil),
+        client.post(
+            live.links.unsubscribe + "/", headers=evil, data={"List-Unsubscribe": "One-Click"}
+        ),
+        client.get(live.links.preferences + "/", headers=evil),
+    ):
+        assert r.status_code == 404 and "Page not found" in r.text
+        assert "location" not in r.headers
+    assert live.store.subscriber_status(ALICE.email)[0] == ACTIVE
 
 
 def test_oversized_body_refused(live: Live, client: httpx.Client) -> None:
     r = client.post(live.links.preferences, data={"x": "a" * 200_000})
     assert r.status_code == 413
+
+
+def test_body_limits_answer_their_status_and_log_no_error(
+    live: Live, client: httpx.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Starlette's refusals while reading a form are the client's fault: 413/400 with the
+    app's page, not a 500 with a traceback (holding the link's token) in the error log."""
+    client.get(live.links.preferences)  # the CSRF cookie, as a reader has it
+    form_type = {"content-type": "application/x-www-form-urlencoded"}
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: sent chunked
+        for _ in range(100):
+            yield b"a" * 1024
+
+    with caplog.at_level(logging.ERROR):
+        r = client.post(live.links.preferences, content=chunks(), headers=form_type)
+        assert r.status_code == 413 and "Too large" in r.text
+        many = "&".join(f"f{i}=1" for i in range(1000))  # 1000 fields in 9 KB
+        r = client.post(live.links.preferences, content=many, headers=form_type)
+        assert r.status_code == 400 and "could not be read" in r.text
+        r = client.post(live.links.preferences, files={"upload": ("a.txt", b"hi")})
+        assert r.status_code == 400
+        assert r.headers["content-security-policy"].startswith("default-src 'none'")
+    assert [rec for rec in caplog.records if rec.levelno >= logging.ERROR] == []
+    assert live.store.get_prefs(ALICE.email) is None
+
+
+def test_an_unexpected_error_is_logged_without_the_token(
+    live: Live,
+    client: httpx.Client,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(email: str) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(live.store, "get_prefs", broken)
+    with caplog.at_level(logging.ERROR):
+        r = client.get(live.links.preferences)
+    assert r.status_code == 500 and "Something went wrong" in r.text
+    logged = "\n".join(rec.getMessage() for rec in caplog.records)
+    assert "web: GET /preferences/[token] failed" in logged
+    token = live.links.preferences.rsplit("/", 1)[1]
+    assert token.split(".")[0] not in logged and token.split(".")[1] not in logged
 
 
 def test_secret_from_env_else_state(tmp_path: Path, store: Store) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
 from cli_support import free_port, start_cli
 
 from newsletter.signing import Links
@@ -41,12 +43,17 @@ def test_the_access_log_never_holds_a_links_token(tmp_path: Path) -> None:
                 time.sleep(0.1)
         with urllib.request.urlopen(links.preferences, timeout=5) as resp:
             assert resp.status == 200
+        # A link whose case a client or a proxy changed: 404, yet its token is still valid.
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(links.unsubscribe.replace("/unsubscribe/", "/Unsubscribe/"))
+        assert refused.value.code == 404
     finally:
         proc.terminate()
         out, err = proc.communicate(timeout=30)
     log = out + err  # (uvicorn writes its access lines to stdout)
     assert '"GET /unsubscribe/[token] HTTP/1.1" 200' in log
     assert '"GET /preferences/[token] HTTP/1.1" 200' in log
+    assert '"GET /Unsubscribe/[token] HTTP/1.1" 404' in log
     for link in (links.unsubscribe, links.preferences):
         token = link.rsplit("/", 1)[1]
         assert token.split(".")[1] not in log and token.split(".")[0] not in log
