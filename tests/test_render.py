@@ -466,6 +466,74 @@ def test_visible_text_is_readable(renderer: Renderer) -> None:
         assert ratio >= 4.5, f"{text[:40]!r}: {colour} on {background} is {ratio:.1f}:1"
 
 
+class _Outline(HTMLParser):
+    """Headings (level, text) and links (href, accessible name) as a screen reader lists them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.headings: list[tuple[int, str]] = []
+        self.links: list[tuple[str, str]] = []
+        self._heading: list[str] | None = None
+        self._link: tuple[str, str | None, list[str]] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if re.fullmatch(r"h[1-6]", tag):
+            self._heading = [tag]
+        elif tag == "a":
+            found = dict(attrs)
+            self._link = (found.get("href") or "", found.get("aria-label"), [])
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._heading and tag == self._heading[0]:
+            level, text = int(tag[1]), " ".join("".join(self._heading[1:]).split())
+            self.headings.append((level, text))
+            self._heading = None
+        elif tag == "a" and self._link is not None:
+            href, label, text = self._link
+            self.links.append((href, label or " ".join("".join(text).split())))
+            self._link = None
+
+    def handle_data(self, data: str) -> None:
+        if self._heading is not None:
+            self._heading.append(data)
+        if self._link is not None:
+            self._link[2].append(data)
+
+
+def test_screen_reader_outline_and_link_names(renderer: Renderer) -> None:
+    """A screen reader can jump from paper to paper by heading (h1 the greeting, h2 an
+    interest, h3 a paper), and every link's name says which paper it is about: a list of
+    links does not read "More like this" ten times."""
+    digest = fixed_digest(10)
+    outline = _Outline()
+    outline.feed(renderer.render(digest, links=LINKS).html)
+    expected: list[tuple[int, str]] = [(1, "Ana, here are 10 new papers")]
+    for section in digest.sections:
+        expected.append((2, section.interest))
+        expected.extend((3, pick.paper.title) for pick in section.picks)
+    assert outline.headings == expected
+    names: dict[str, set[str]] = {}
+    for href, name in outline.links:
+        names.setdefault(name, set()).add(href)
+    same_name = {name: hrefs for name, hrefs in names.items() if len(hrefs) > 1}
+    assert not same_name, f"links with one name for different targets: {sorted(same_name)}"
+    first = digest.sections[0].picks[0].paper
+    for label in ("Abstract", "PDF", "Hugging Face", "More like this", "Less like this"):
+        assert f"{label}: {first.title}" in names, label
+
+
+def test_meta_separator_never_starts_a_line(renderer: Renderer) -> None:
+    """The dot between the authors and the category chips is tied to the authors by a
+    no-break space, so on a phone a wrapped line never starts with a lone dot."""
+    html = renderer.render(fixed_digest(10), links=LINKS).html
+    meta = re.findall(r'<p class="meta"[^>]*>(.*?)</p>', html, re.S)
+    assert len(meta) == 10
+    toc = re.findall(r'<p class="toc"[^>]*>(.*?)</p>', html, re.S)
+    for line in meta + toc:
+        seps = re.findall(r'<span class="sep"[^>]*>(.*?)</span>', line)
+        assert seps == ["&nbsp;&#183; "], line
+
+
 # --------------------------------------------------------------------------- compile once
 
 
