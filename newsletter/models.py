@@ -66,6 +66,11 @@ class Interest:
 
 @dataclass(frozen=True, slots=True)
 class Subscriber:
+    """One reader. ``email`` is kept in lower case (``__post_init__``): it is the key of
+    the reader's ledger, status, preferences and feedback in the state, and an address
+    whose case is edited in the config must stay the same reader (mailbox providers
+    treat the case of an address as insignificant)."""
+
     email: str
     name: str = ""
     timezone: str = "UTC"
@@ -76,6 +81,10 @@ class Subscriber:
     trending: bool = False
     exclude: tuple[str, ...] = ()  # subscriber-wide exclusions
     language: str = "en"
+
+    def __post_init__(self) -> None:
+        if not self.email.islower() or self.email != self.email.strip():
+            object.__setattr__(self, "email", self.email.strip().lower())
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from .errors import StoreError
 from .models import Paper
 from .selection.text import encode_analysis
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -129,6 +129,66 @@ CREATE TABLE IF NOT EXISTS job_runs (
     detail TEXT
 );
 """
+
+_STATE_RANK = {"empty": 0, "pending": 1, "failed": 2, "sending": 3, "sent": 4}
+
+
+def _kept_delivery(a: sqlite3.Row, b: sqlite3.Row) -> sqlite3.Row:
+    """Of two ledger rows for one reader and edition, the one furthest along (a sent one
+    over anything): what is sent is never sent again."""
+    return a if _STATE_RANK.get(a["state"], 0) >= _STATE_RANK.get(b["state"], 0) else b
+
+
+def _kept_status(a: sqlite3.Row, b: sqlite3.Row) -> sqlite3.Row:
+    """An unsubscribe or a pause over active (never lost), else the later one."""
+    if (a["status"] != "active") != (b["status"] != "active"):
+        return a if a["status"] != "active" else b
+    return a if a["updated_at"] >= b["updated_at"] else b
+
+
+def _kept_later(column: str) -> Any:
+    return lambda a, b: a if (a[column] or "") >= (b[column] or "") else b
+
+
+def _lowercase_subscribers(db: sqlite3.Connection) -> None:
+    """Every subscriber key of the state in lower case. Rows of one reader stored under
+    two spellings (its case edited in the config before this) are merged: per edition the
+    ledger row furthest along, an unsubscribe or pause over active, the later preferences
+    and votes. Only rows with an upper-case or non-ASCII character are read."""
+    tables = (
+        ("deliveries", "edition", _kept_delivery),
+        ("sent_papers", "paper_id", _kept_later("sent_at")),
+        ("feedback", "paper_id", _kept_later("created_at")),
+        ("subscriber_status", None, _kept_status),
+        ("subscriber_prefs", None, _kept_later("updated_at")),
+    )
+    for table, rest, keep in tables:
+        mixed = db.execute(
+            f"SELECT rowid AS rid, * FROM {table}"  # (table names from the tuple above)
+            " WHERE subscriber != lower(subscriber) OR subscriber GLOB '*[^ -~]*'"
+        ).fetchall()
+        for row in mixed:
+            target = row["subscriber"].strip().lower()
+            if target == row["subscriber"]:
+                continue
+            where, args = "subscriber=?", [target]
+            if rest is not None:
+                where += f" AND {rest}=?"
+                args.append(row[rest])
+            other = db.execute(
+                f"SELECT rowid AS rid, * FROM {table} WHERE {where}",
+                args,
+            ).fetchone()
+            if other is not None:
+                if keep(row, other) is other:
+                    db.execute(f"DELETE FROM {table} WHERE rowid=?", (row["rid"],))
+                    continue
+                db.execute(f"DELETE FROM {table} WHERE rowid=?", (other["rid"],))
+            db.execute(
+                f"UPDATE {table} SET subscriber=? WHERE rowid=?",
+                (target, row["rid"]),
+            )
+
 
 # Source authority (``upsert_papers``): whose metadata wins when sources disagree.
 FEED, HF, ARXIV = 0, 1, 2  # a generic feed < Hugging Face's API < arXiv itself
@@ -384,6 +444,11 @@ class Store:
             if "uncertain" not in cols:  # sends with an unknown outcome (mark_uncertain)
                 db.execute("ALTER TABLE deliveries ADD COLUMN uncertain INTEGER NOT NULL DEFAULT 0")
             db.execute("CREATE INDEX IF NOT EXISTS papers_seq ON papers(seq)")
+            stored = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if stored is not None and int(stored["value"]) < 3:
+                # Schema 2 -> 3: subscribers are keyed by their address in lower case
+                # (models.Subscriber), so that editing its case in the config keeps them.
+                _lowercase_subscribers(db)
             db.execute(
                 "UPDATE meta SET value=? WHERE key='schema_version' AND CAST(value AS INTEGER) < ?",
                 (str(SCHEMA_VERSION), SCHEMA_VERSION),

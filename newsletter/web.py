@@ -283,7 +283,7 @@ async def unsubscribe(ctx: _Ctx, request: Request) -> Response:
         sub: Subscriber | None = ctx.config.subscriber(email)
     except SubscriberNotFound:
         sub = None  # an unsubscribe is honoured even for an address no longer listed
-    canonical = sub.email if sub else email
+    canonical = sub.email if sub else email.strip().lower()  # (the state's key)
     if request.method == "POST":
         form = await _form(request)
         if form.get(ONE_CLICK[0]) != ONE_CLICK[1]:

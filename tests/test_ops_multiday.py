@@ -145,3 +145,20 @@ def test_status_shows_the_latest_edition_after_a_schedule_change(
     assert sub["last_edition"]["edition"] == edition
     text = run_cli("-c", str(cfg), "status", cwd=tmp_path).stdout
     assert f"last {edition} " in text
+
+
+def test_editing_the_case_of_an_address_keeps_the_reader(tmp_path: Path, shared_data: Path) -> None:
+    """Schema 2 keyed a reader by the address as written: "Q@Example.org" edited to
+    "q@example.org" was a new reader, who got the week's papers again."""
+    feed = shared_data / "feeds" / QUANT_PH
+    cfg = write_config(tmp_path, str(feed), schedule="daily 07:00")
+    cfg.write_text(cfg.read_text().replace("q@example.org", "Q@Example.org"))
+    first = run_cli("-c", str(cfg), "send", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "Summary: 1 sent" in first.stdout
+    cfg.write_text(cfg.read_text().replace("Q@Example.org", "q@EXAMPLE.org"))
+    again = run_cli("-c", str(cfg), "send", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "Summary: 0 sent, 1 already sent" in again.stdout
+    eml = list((tmp_path / "outbox").rglob("*.eml"))
+    assert [p.name for p in eml] == ["q@example.org.eml"]

@@ -7,7 +7,18 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from newsletter.models import Paper
-from newsletter.store import ARXIV, EMPTY, FAILED, FEED, HF, PENDING, SENDING, SENT, Store
+from newsletter.store import (
+    ARXIV,
+    EMPTY,
+    FAILED,
+    FEED,
+    HF,
+    PENDING,
+    SCHEMA_VERSION,
+    SENDING,
+    SENT,
+    Store,
+)
 
 
 def paper(pid: str, **kw) -> Paper:
@@ -144,7 +155,7 @@ def test_schema_1_state_is_migrated(tmp_path) -> None:
         s._db.execute("ALTER TABLE deliveries DROP COLUMN cutoff_seq")
         s._db.execute("UPDATE meta SET value='1' WHERE key='schema_version'")
     with Store(path) as s:
-        assert s.get_meta("schema_version") == "2"
+        assert s.get_meta("schema_version") == str(SCHEMA_VERSION)
         assert s.max_seq() == 2
         s.prepare_delivery("a@example.org", "E1", message_id="m", paper_ids=[], cutoff_seq=2)
         assert s.delivery("a@example.org", "E1").cutoff_seq == 2  # type: ignore[union-attr]
@@ -273,7 +284,7 @@ def test_a_state_from_before_source_authority_is_migrated(tmp_path) -> None:
         s.upsert_papers([replace(BLOG, hf_url=planted), genuine])
         s._db.execute("ALTER TABLE papers DROP COLUMN authority")
     with Store(path) as s:
-        assert s.get_meta("schema_version") == "2"
+        assert s.get_meta("schema_version") == str(SCHEMA_VERSION)
         assert {r["name"] for r in s._query("PRAGMA table_info(papers)")} >= {"authority"}
         old = s.get_paper("2411.00001")
         assert old is not None and old.hf_url is None  # the planted link is gone
@@ -364,3 +375,45 @@ def test_a_state_from_before_stored_terms_is_migrated_and_indexed_the_same(tmp_p
         assert a.vocab == b.vocab and (a.weights != b.weights).nnz == 0
         s.upsert_papers([replace(BLOG, id="2411.00002")])  # a merge fills the column
         assert _fresh(s, "2411.00002")
+
+
+# --------------------------------------------------------------------------- address case
+
+
+def test_a_state_keyed_by_mixed_case_addresses_is_migrated_to_lower_case(tmp_path) -> None:
+    """Schema 2 kept each reader under the address as configured: editing its case made
+    a new reader (a week of papers again, an unsubscribe lost). Schema 3 keys readers in
+    lower case; rows under two spellings merge without losing a send or an unsubscribe."""
+    path = tmp_path / "old.db"
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    with Store(path) as s:
+        # Ada under two spellings (her case was edited once): E1 sent as "Ada@...", then
+        # prepared again as "ada@..." (the duplicate the bug made); E2 only as "ADA@...".
+        s.prepare_delivery("Ada@Example.org", "E1", message_id="m1", paper_ids=["p1"], now=t0)
+        s.claim("Ada@Example.org", "E1", worker="w", now=t0)
+        s.mark_sent("Ada@Example.org", "E1", now=t0)
+        s.prepare_delivery("ada@example.org", "E1", message_id="m1b", paper_ids=["p2"], now=t0)
+        s.prepare_delivery("ADA@example.org", "E2", message_id="m2", paper_ids=["p3"], now=t0)
+        s.set_subscriber_status("Ada@Example.org", "unsubscribed", "one-click link")
+        s.set_subscriber_status("ada@example.org", "active", None)
+        s.set_prefs("Ada@Example.org", {"version": 1, "max_papers": 3})
+        s.set_feedback("Ada@Example.org", "p1", 1)
+        s.set_feedback("Grace@Example.org", "p9", -1)
+        s._db.execute("UPDATE meta SET value='2' WHERE key='schema_version'")
+    with Store(path) as s:
+        assert s.get_meta("schema_version") == str(SCHEMA_VERSION)
+        keys = {
+            r["subscriber"]
+            for t in ("deliveries", "sent_papers", "feedback", "subscriber_status")
+            for r in s._query(f"SELECT subscriber FROM {t}")
+        }
+        assert keys == {"ada@example.org", "grace@example.org"}
+        e1 = s.delivery("ada@example.org", "E1")
+        assert e1 is not None and e1.state == SENT and e1.message_id == "m1"  # never resent
+        e2 = s.delivery("ada@example.org", "E2")
+        assert e2 is not None and e2.state == PENDING
+        assert s.subscriber_status("ada@example.org")[0] == "unsubscribed"  # never lost
+        assert s.sent_paper_ids("ada@example.org") == {"p1"}
+        assert s.get_prefs("ada@example.org") == {"version": 1, "max_papers": 3}
+        assert s.feedback("ada@example.org") == {"p1": 1}
+        assert s.feedback("grace@example.org") == {"p9": -1}

@@ -201,6 +201,21 @@ def test_unknown_subscriber_unsubscribe_is_honoured(live: Live, client: httpx.Cl
     assert live.store.subscriber_status("gone@example.org")[0] == UNSUBSCRIBED
 
 
+def test_a_link_sent_to_the_address_in_another_case_unsubscribes_the_reader(
+    live: Live, client: httpx.Client
+) -> None:
+    """A link made when the config spelled the address "Alice@Example.ORG" (the reader is
+    now "alice@example.org"), and one for a reader no longer in the config: both record
+    the unsubscribe under the lower-case key that sends look up."""
+    old = live.links_for("Alice@Example.ORG")
+    r = client.post(old.unsubscribe, data={"List-Unsubscribe": "One-Click"})
+    assert r.status_code == 200 and "You are unsubscribed" in r.text
+    assert live.store.subscriber_status("alice@example.org")[0] == UNSUBSCRIBED
+    gone = live.links_for("Gone@Example.org")
+    assert client.post(gone.unsubscribe, data={"List-Unsubscribe": "One-Click"}).is_success
+    assert live.store.subscriber_status("gone@example.org")[0] == UNSUBSCRIBED
+
+
 def test_resubscribe_from_done_page(live: Live, client: httpx.Client) -> None:
     done = client.post(live.links.unsubscribe, data={"List-Unsubscribe": "One-Click"})
     assert live.store.subscriber_status(ALICE.email)[0] == UNSUBSCRIBED
