@@ -102,7 +102,9 @@ def main() -> None:
     runs = []  # (index s, index CPU s, select_many s, its CPU s), best total kept
     for _ in range(max(args.repeat, 1)):
         t0, c0 = time.perf_counter(), time.process_time()
-        selector = Selector(papers, SelectionConfig())  # (fresh: parsed queries not cached)
+        # (fresh: parsed queries not cached; the papers come straight from the feeds, with
+        # no stored index terms, so the index analyses every title and abstract)
+        selector = Selector(papers, SelectionConfig())
         t_index, c_index = time.perf_counter() - t0, time.process_time() - c0
         t0, c0 = time.perf_counter(), time.process_time()
         digests = selector.select_many(subs, edition="bench", edition_date=day)
@@ -139,7 +141,8 @@ def main() -> None:
     )
     print(
         f"index + select_many                 {t_index + t_many:7.3f} s   "
-        f"(CPU {c_index + c_many:.3f} s; target <= 2 s)"
+        f"(CPU {c_index + c_many:.3f} s; this workload's own figure: the 2 s target is "
+        "bench_pipeline.py's select_10k_x_1k_s)"
     )
     print(
         f"select_many, pipeline-style subs    {t_synth:7.3f} s   "
