@@ -24,7 +24,7 @@ from typing import Any
 
 from .errors import StoreError
 from .models import Paper
-from .selection.text import encode_analysis
+from .selection.text import ANALYSIS_VERSION, encode_analysis
 
 SCHEMA_VERSION = 3
 
@@ -139,10 +139,16 @@ def _kept_delivery(a: sqlite3.Row, b: sqlite3.Row) -> sqlite3.Row:
     return a if _STATE_RANK.get(a["state"], 0) >= _STATE_RANK.get(b["state"], 0) else b
 
 
+# The reader's own unsubscribe over a pause (``reactivate`` lifts a pause, never an
+# unsubscribe, without --include-unsubscribed) over active; an unknown status as a pause.
+_STATUS_RANK = {"active": 0, "suppressed": 1, "unsubscribed": 2}
+
+
 def _kept_status(a: sqlite3.Row, b: sqlite3.Row) -> sqlite3.Row:
-    """An unsubscribe or a pause over active (never lost), else the later one."""
-    if (a["status"] != "active") != (b["status"] != "active"):
-        return a if a["status"] != "active" else b
+    """An unsubscribe over a pause over active (never lost), else the later one."""
+    rank_a, rank_b = (_STATUS_RANK.get(r["status"], 1) for r in (a, b))
+    if rank_a != rank_b:
+        return a if rank_a > rank_b else b
     return a if a["updated_at"] >= b["updated_at"] else b
 
 
@@ -153,7 +159,7 @@ def _kept_later(column: str) -> Any:
 def _lowercase_subscribers(db: sqlite3.Connection) -> None:
     """Every subscriber key of the state in lower case. Rows of one reader stored under
     two spellings (its case edited in the config before this) are merged: per edition the
-    ledger row furthest along, an unsubscribe or pause over active, the later preferences
+    ledger row furthest along, an unsubscribe over a pause over active, the later preferences
     and votes. Only rows with an upper-case or non-ASCII character are read."""
     tables = (
         ("deliveries", "edition", _kept_delivery),
@@ -632,7 +638,12 @@ class Store:
                 hf_url or paper.hf_url,
             )
         terms = row["terms"]
-        if title != row["title"] or abstract != row["abstract"] or not terms:
+        if (
+            title != row["title"]
+            or abstract != row["abstract"]
+            or not terms
+            or not terms.startswith(ANALYSIS_VERSION + ":")  # made by another analyser
+        ):
             terms = encode_analysis(title, abstract)
         db.execute(
             "UPDATE papers SET title=?, abstract=?, authors=?, categories=?, url=?, pdf_url=?,"
