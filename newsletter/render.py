@@ -426,7 +426,9 @@ def _lang(value: str) -> str:
 
 
 def wrap(value: object, indent: str = "", first: str | None = None, width: int = TEXT_WIDTH) -> str:
-    """Wrap at ``width`` columns; words (and so URLs) are never broken."""
+    """Wrap at ``width`` columns; words (and so URLs) are never broken. Chinese, Japanese
+    and Korean characters count two columns, and a line may break between two of them
+    (``_fill_wide``)."""
     return _wrap(clean(value), indent, first, width)
 
 
@@ -434,6 +436,8 @@ def _wrap(text: str, indent: str, first: str | None, width: int) -> str:
     lead = indent if first is None else first
     if not text:
         return lead.rstrip()
+    if not text.isascii() and _WIDE.search(text):
+        return _fill_wide(text, indent, lead, width)
     if len(lead) + len(text) <= width:
         # One line: what textwrap returns for cleaned text (single spaces, no tabs).
         return lead + text
@@ -473,6 +477,54 @@ def _fill(text: str, indent: str, lead: str, width: int) -> str:
     return "\n".join(lines)
 
 
+# East Asian wide and fullwidth characters (CJK ideographs, kana, hangul, fullwidth
+# forms): two columns each, and a line may break between any two of them (Chinese and
+# Japanese put no spaces between words).
+_WIDE_CHARS = (
+    "\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf"
+    "\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6"
+    "\U00020000-\U0003fffd"
+)
+_WIDE = re.compile(f"[{_WIDE_CHARS}]")
+_WIDE_UNITS = re.compile(f"[{_WIDE_CHARS}]|[^{_WIDE_CHARS}]+")
+
+
+def columns(text: str) -> int:
+    """``text``'s width on a terminal or in a monospaced font: two columns per wide
+    character (``_WIDE``), one per other character."""
+    return len(text) if text.isascii() else len(text) + len(_WIDE.findall(text))
+
+
+@lru_cache(maxsize=4096)
+def _fill_wide(text: str, indent: str, lead: str, width: int) -> str:
+    """``_fill`` for text with wide characters: widths in columns, and a line may also
+    break before or after any wide character (a space between two words stays a space;
+    no space is added where there was none). Other words are still never broken."""
+    if width <= 0:
+        raise ValueError(f"invalid width {width!r} (must be > 0)")
+    units: list[tuple[str, bool]] = []  # (piece, a space before it in the text)
+    for i, word in enumerate(text.split(" ")):
+        pieces = _WIDE_UNITS.findall(word)
+        units += [(piece, i > 0 and k == 0) for k, piece in enumerate(pieces)]
+    lines: list[str] = []
+    prefix, room = lead, width - columns(lead)
+    line, used = "", 0
+    for piece, spaced in units:
+        size = columns(piece)
+        gap = 1 if spaced and line else 0
+        if not line:
+            line, used = piece, size
+        elif used + gap + size <= room:
+            line += " " * gap + piece
+            used += gap + size
+        else:
+            lines.append(prefix + line)
+            prefix, room = indent, width - columns(indent)
+            line, used = piece, size
+    lines.append(prefix + line)
+    return "\n".join(lines)
+
+
 def _textwrap_fill(text: str, indent: str, lead: str, width: int) -> str:
     """The reference ``_fill`` must match (used by the tests)."""
     return textwrap.fill(
@@ -487,7 +539,7 @@ def _textwrap_fill(text: str, indent: str, lead: str, width: int) -> str:
 
 def _underline(value: object, char: str = "=") -> str:
     text = clean(value)
-    return f"{text}\n{char * min(len(text), TEXT_WIDTH)}"
+    return f"{text}\n{char * min(columns(text), TEXT_WIDTH)}"
 
 
 # --------------------------------------------------------------------------- Jinja shielding

@@ -660,3 +660,63 @@ def test_wheel_ships_every_template() -> None:
     on_disk = sorted(f"templates/{p.name}" for p in (ROOT / "templates").iterdir() if p.is_file())
     assert sorted(shipped) == on_disk
     assert set(render_mod.TEMPLATE_FILES) <= {Path(p).name for p in shipped}
+
+
+# --------------------------------------------------------------------------- wide text
+
+
+def test_chinese_text_wraps_at_78_columns_in_the_text_part(renderer: Renderer, shared_data) -> None:
+    """Titles and abstracts in Chinese have no spaces: the text part had lines of 200+
+    characters (400 columns). Wide characters count two columns and a line may break
+    between them; nothing is lost or reordered. The real cn-chat-arxiv feed."""
+    from newsletter.config import SourceConfig
+    from newsletter.render import columns
+    from newsletter.sources import parse_bytes
+
+    feed = shared_data / "feeds" / "odd_community_rss_cn-chat-arxiv_cs.CL_2026-08-17.xml"
+    source = SourceConfig(name="cn", type="feed", url=str(feed))
+    papers = parse_bytes(source, feed.read_bytes()).papers[:8]
+    assert len(papers) == 8 and all(render_mod._WIDE.search(p.title) for p in papers)
+    digest = Digest(
+        subscriber=subscriber(),
+        edition="2026-08-17",
+        edition_date=date(2026, 8, 17),
+        sections=(Section("语言模型", tuple(Pick(p, 0.5, "语言模型", ("匹配",)) for p in papers)),),
+        candidates=8,
+    )
+    text = renderer.render(digest, links=LINKS).text
+    for line in text.splitlines():
+        # (only a link or an unbreakable run of non-wide characters may be longer)
+        assert columns(line) <= 78 or "https://" in line or " " not in line.strip(), line
+    # Every title is all there, in order, once the breaks and indents are taken out.
+    flat = "".join(text.replace(" ", "").split("\n"))
+    for p in papers:
+        assert clean(p.title).replace(" ", "") in flat
+
+
+def test_wide_wrapping_keeps_every_character_and_its_spaces() -> None:
+    import random
+
+    from newsletter.render import _textwrap_fill, columns, wrap
+
+    rng = random.Random(3)
+    pieces = ["语", "言模型", "日本語", "한국어", "GPT-4", "x" * 90, "ab", "。", "，", "ü"]
+    for _ in range(2000):
+        text = clean(" ".join(rng.choice(pieces) * rng.randint(1, 6) for _ in range(12)))
+        indent = rng.choice(["", "    "])
+        first = rng.choice([None, "[12] ", "    "])
+        width = rng.choice([10, 40, 78])
+        got = wrap(text, indent, first, width)
+        lead = indent if first is None else first
+        lines = got.split("\n")
+        assert lines[0].startswith(lead) and all(ln.startswith(indent) for ln in lines[1:])
+        bodies = [lines[0][len(lead) :]] + [ln[len(indent) :] for ln in lines[1:]]
+        assert "".join(bodies).replace(" ", "") == text.replace(" ", "")  # nothing lost
+        assert sum(b.count(" ") for b in bodies) <= text.count(" ")  # no space added
+        for line, body in zip(lines, bodies, strict=True):
+            assert columns(line) <= width or (
+                " " not in body and not render_mod._WIDE.search(body)
+            ), (line, width)
+    # Text without wide characters is wrapped as textwrap wraps it, as before.
+    plain = "Schrödinger équations for très long titles " * 4
+    assert wrap(plain, "    ", "[1] ") == _textwrap_fill(clean(plain), "    ", "[1] ", 78)
