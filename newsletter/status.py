@@ -8,7 +8,9 @@ from zoneinfo import ZoneInfo
 
 from .config import Config
 from .schedule import parse_schedule
-from .store import ACTIVE, Store
+from .store import ACTIVE, PENDING, SENDING, Store
+
+_SKIPPED_MAX = 64  # fire times of editions already made, looked past for the next one
 
 
 def collect_status(config: Config, store: Store, *, now: datetime) -> dict[str, Any]:
@@ -36,7 +38,15 @@ def collect_status(config: Config, store: Store, *, now: datetime) -> dict[str, 
         status, reason = inactive.get(sub.email, (ACTIVE, None))
         nxt = None
         if status == ACTIVE:
-            nxt = parse_schedule(sub.schedule).next(now, ZoneInfo(sub.timezone))
+            sched, tz = parse_schedule(sub.schedule), ZoneInfo(sub.timezone)
+            nxt = sched.next(now, tz)
+            # A fire whose edition is already made (sent, empty or failed: after a move to
+            # a time zone further west, say) sends nothing, as Pipeline.due skips it.
+            done = {d.edition for d in rows if d.state not in (PENDING, SENDING)}
+            for _ in range(_SKIPPED_MAX):
+                if sched.edition_key(nxt) not in done:
+                    break
+                nxt = sched.next(nxt, tz)
         subscribers.append(
             {
                 "email": sub.email,

@@ -118,3 +118,29 @@ def test_status_with_stale_saved_preferences_does_not_crash(tmp_path: Path) -> N
     out = status(tmp_path, cfg)
     assert GONE not in out
     assert "T07:00" in line_of(out, ADA) and "T08:15" in line_of(out, LIN)
+
+
+def test_the_next_edition_is_not_one_already_sent(tmp_path: Path) -> None:
+    """After a move west (Tokyo -> Los Angeles), the reader's next local date can be an
+    edition already sent from Tokyo: the scheduler skips it (nothing is sent twice), so
+    status must not announce it as the next one."""
+    from datetime import UTC, timedelta
+    from zoneinfo import ZoneInfo
+
+    from newsletter.config import load_config
+    from newsletter.schedule import parse_schedule
+    from newsletter.status import collect_status
+
+    cfg = write_config(tmp_path, (ADA,))
+    config = load_config(cfg)
+    now = datetime.now(UTC)
+    sched, tz = parse_schedule("daily 07:00"), ZoneInfo("Europe/Berlin")
+    first = sched.next(now, tz)
+    with Store(tmp_path / "state.db") as store:
+        store.prepare_delivery(ADA, sched.edition_key(first), message_id="m", paper_ids=[])
+        store.claim(ADA, sched.edition_key(first), worker="w")
+        store.mark_sent(ADA, sched.edition_key(first))
+        (sub,) = collect_status(config, store, now=now)["subscribers"]
+    assert sub["next_edition"] == (first + timedelta(days=1)).isoformat(timespec="minutes")
+    out = json.loads(status(tmp_path, cfg, "--format", "json"))
+    assert out["subscribers"][0]["next_edition"] == sub["next_edition"]
