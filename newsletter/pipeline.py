@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from .render import Renderer
     from .selection import Selector
 from .signing import Links, secret_for
-from .store import EMPTY, FAILED, PENDING, SENDING, SENT, Store, utcnow
+from .store import EMPTY, FAILED, PENDING, SENDING, SENT, Delivery, Store, utcnow
 
 log = logging.getLogger("newsletter")
 
@@ -471,8 +471,7 @@ class Pipeline:
                     )
                 continue
             edition = sched.edition_key(fire)
-            existing = self.store.delivery(sub.email, edition)
-            if existing is not None and existing.state not in (PENDING, SENDING):
+            if edition_made(self.store.delivery(sub.email, edition), fire):
                 continue
             if max_seq is None:
                 max_seq = self.store.max_seq()
@@ -953,6 +952,16 @@ class Pipeline:
         for who in summary.suppressed:
             log.warning("%s: suppressed after repeated permanent failures", who)
         return outcomes
+
+
+def edition_made(row: Delivery | None, fire: datetime) -> bool:
+    """Whether the edition of the fire time ``fire`` is done (its ledger ``row``): sent,
+    failed or empty, not pending or sending. An edition recorded empty before ``fire``
+    is not: a ``send`` run by hand before the scheduled time found nothing new, and at
+    its time the edition is selected again (and goes out if papers came in since)."""
+    if row is None or row.state in (PENDING, SENDING):
+        return False
+    return not (row.state == EMPTY and row.cutoff is not None and row.cutoff < fire)
 
 
 def failed_earlier(reason: str | None) -> str:

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from .config import Config
 from .schedule import parse_schedule
-from .store import ACTIVE, PENDING, SENDING, Store
+from .store import ACTIVE, Store
 
 _SKIPPED_MAX = 64  # fire times of editions already made, looked past for the next one
 
@@ -21,7 +21,7 @@ def collect_status(config: Config, store: Store, *, now: datetime) -> dict[str, 
     ``next_edition`` are what will happen. ``next_edition`` is ``None`` for a subscriber
     who is unsubscribed or suppressed: no edition is sent to them.
     """
-    from .pipeline import Pipeline
+    from .pipeline import Pipeline, edition_made
 
     inactive = store.inactive_subscribers()
     subscribers = []
@@ -42,9 +42,9 @@ def collect_status(config: Config, store: Store, *, now: datetime) -> dict[str, 
             nxt = sched.next(now, tz)
             # A fire whose edition is already made (sent, empty or failed: after a move to
             # a time zone further west, say) sends nothing, as Pipeline.due skips it.
-            done = {d.edition for d in rows if d.state not in (PENDING, SENDING)}
+            made = {d.edition: d for d in rows}
             for _ in range(_SKIPPED_MAX):
-                if sched.edition_key(nxt) not in done:
+                if not edition_made(made.get(sched.edition_key(nxt)), nxt):
                     break
                 nxt = sched.next(nxt, tz)
         subscribers.append(

@@ -768,3 +768,37 @@ def test_cli_send_date_records_that_day_and_the_next_days_edition_still_goes(
     assert code == 0, err
     with Store(tmp_path / "state.db") as st:
         assert st.delivery("good@example.org", today.isoformat()).state == SENT  # type: ignore[union-attr]
+
+
+def test_an_edition_found_empty_by_hand_before_its_time_is_selected_again_at_its_time(
+    tmp_path: Path, store: Store
+):
+    """`send` run by hand at 05:00 found nothing new and recorded the day's edition empty;
+    the daemon skipped it at 07:00 although papers had come in at 06:00, so the reader got
+    no digest that day. At its time it is selected again; found empty at or after its
+    time, it stays done."""
+    from newsletter.models import Paper
+    from newsletter.pipeline import O_EMPTY
+
+    s = sub("a@x.org")
+    pipe = Pipeline(make_config(tmp_path, [s]), store)
+    early = utc(2026, 6, 1, 5, 0)
+    (out,) = pipe.send([pipe.edition_ref(s, now=early)], now=early)
+    assert (out.edition, out.state) == ("2026-06-01", O_EMPTY)
+    assert editions(pipe.due([s], utc(2026, 6, 1, 6, 59))[0]) == []  # (before its time)
+
+    papers = [Paper(id=a, title=t, abstract=ab, categories=("cs.LG",)) for a, t, ab in FORECAST]
+    store.upsert_papers(papers, now=utc(2026, 6, 1, 6, 0))
+    at_time = utc(2026, 6, 1, 7, 5)
+    refs, _ = pipe.due([s], at_time)
+    assert editions(refs) == [("a@x.org", "2026-06-01")]
+    (sent,) = pipe.send(refs, now=at_time)
+    assert (sent.state, sent.papers) == (O_SENT, 2)
+    assert pipe.due([s], utc(2026, 6, 1, 7, 30))[0] == []  # sent: done
+
+    # The next day nothing new came in: found empty at its time, the edition is done and
+    # not selected again on every later check.
+    next_day = utc(2026, 6, 2, 7, 1)
+    (out,) = pipe.send(pipe.due([s], next_day)[0], now=next_day)
+    assert (out.edition, out.state) == ("2026-06-02", O_EMPTY)
+    assert pipe.due([s], utc(2026, 6, 2, 7, 30))[0] == []
