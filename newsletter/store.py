@@ -18,7 +18,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +128,7 @@ CREATE TABLE IF NOT EXISTS job_runs (
     outcome TEXT,
     detail TEXT
 );
+CREATE INDEX IF NOT EXISTS job_runs_started ON job_runs(started_at);
 """
 
 _STATE_RANK = {"empty": 0, "pending": 1, "failed": 2, "sending": 3, "sent": 4}
@@ -195,6 +196,9 @@ def _lowercase_subscribers(db: sqlite3.Connection) -> None:
                 (target, row["rid"]),
             )
 
+
+JOB_RUNS_KEEP_DAYS = 90  # daemon job runs (job_runs) are kept this long
+JOB_RUNS_PRUNE_EVERY = 256  # runs between two removals of the older ones
 
 # Source authority (``upsert_papers``): whose metadata wins when sources disagree.
 FEED, HF, ARXIV = 0, 1, 2  # a generic feed < Hugging Face's API < arXiv itself
@@ -1302,12 +1306,18 @@ class Store:
         outcome: str,
         detail: str = "",
     ) -> None:
+        """Record one run of a daemon job. Runs older than ``JOB_RUNS_KEEP_DAYS`` are
+        removed now and then (every ``JOB_RUNS_PRUNE_EVERY`` runs): a per-minute schedule
+        logs ~14,000 runs a day, which would otherwise pile up for good."""
         with self.transaction() as db:
-            db.execute(
+            cur = db.execute(
                 "INSERT INTO job_runs(job, started_at, finished_at, outcome, detail)"
                 " VALUES (?,?,?,?,?)",
                 (job, ts(started), ts(finished), outcome, detail),
             )
+            if (cur.lastrowid or 0) % JOB_RUNS_PRUNE_EVERY == 0:
+                old = ts(finished - timedelta(days=JOB_RUNS_KEEP_DAYS))
+                db.execute("DELETE FROM job_runs WHERE started_at < ?", (old,))
 
     def last_job(self, job: str) -> dict[str, Any] | None:
         rows = self._query("SELECT * FROM job_runs WHERE job=? ORDER BY id DESC LIMIT 1", (job,))

@@ -417,3 +417,21 @@ def test_a_state_keyed_by_mixed_case_addresses_is_migrated_to_lower_case(tmp_pat
         assert s.get_prefs("ada@example.org") == {"version": 1, "max_papers": 3}
         assert s.feedback("ada@example.org") == {"p1": 1}
         assert s.feedback("grace@example.org") == {"p9": -1}
+
+
+def test_old_job_runs_are_removed_as_new_ones_are_logged(store: Store) -> None:
+    """The daemon logs every job run; with a per-minute schedule that was ~14,000 rows a
+    day kept for good. Runs older than JOB_RUNS_KEEP_DAYS go, now and then."""
+    from newsletter.store import JOB_RUNS_KEEP_DAYS, JOB_RUNS_PRUNE_EVERY, ts
+
+    now = datetime(2026, 11, 29, 12, tzinfo=UTC)
+    old = now - timedelta(days=JOB_RUNS_KEEP_DAYS + 1)
+    for i in range(JOB_RUNS_PRUNE_EVERY - 1):
+        when = old if i < 200 else now - timedelta(days=1)
+        store.log_job("edition [* * * * * UTC]", started=when, finished=when, outcome="ok")
+    assert store._query("SELECT COUNT(*) AS n FROM job_runs")[0]["n"] == JOB_RUNS_PRUNE_EVERY - 1
+    store.log_job("fetch [all]", started=now, finished=now, outcome="ok")  # the 256th
+    left = store._query("SELECT started_at FROM job_runs")
+    assert len(left) == JOB_RUNS_PRUNE_EVERY - 200
+    assert all(r["started_at"] >= ts(now - timedelta(days=1)) for r in left)  # the old went
+    assert store.last_job("fetch [all]") is not None
