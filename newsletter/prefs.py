@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .models import Interest, Subscriber
@@ -57,6 +57,34 @@ def is_category(value: str) -> bool:
     return bool(_CATEGORY.match(value) or _CATEGORY_GLOB.fullmatch(value))
 
 
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one reader's preferences may hold (``limits_for``)."""
+
+    interests: int = MAX_INTERESTS
+    items: int = MAX_ITEMS
+    name: int = MAX_NAME
+    item: int = MAX_ITEM
+    description: int = MAX_DESCRIPTION
+    categories: frozenset[str] = frozenset()  # accepted although not arXiv codes
+
+
+def limits_for(subscriber: Subscriber) -> Limits:
+    """The web limits, raised to what the subscriber's config already holds: a reader the
+    config gives 25 interests, or a category a feed uses as a tag, must still be able to
+    save the form (a schedule change, say), and have the saved choice applied."""
+    interests = subscriber.interests
+    lists = [getattr(i, key) for i in interests for key in LIST_FIELDS]
+    return Limits(
+        interests=max(MAX_INTERESTS, len(interests)),
+        items=max([MAX_ITEMS, *map(len, lists)]),
+        name=max([MAX_NAME, *(len(i.name) for i in interests)]),
+        item=max([MAX_ITEM, *(len(v) for values in lists for v in values)]),
+        description=max([MAX_DESCRIPTION, *(len(i.description) for i in interests)]),
+        categories=frozenset(c for i in interests for c in i.categories),
+    )
+
+
 def _clean_list(value: Any) -> tuple[str, ...] | None:
     if not isinstance(value, list | tuple):
         return None
@@ -66,18 +94,19 @@ def _clean_list(value: Any) -> tuple[str, ...] | None:
 
 
 def validate_prefs(
-    data: dict[str, Any], *, trending: Collection[str] = ()
+    data: dict[str, Any], *, trending: Collection[str] = (), limits: Limits | None = None
 ) -> tuple[dict[str, Any], list[str]]:
     """Check a prefs dict; return ``(clean, problems)``.
 
     ``trending`` names interests that are trending-only in the YAML: like the YAML, they
-    may match nothing else.
+    may match nothing else. ``limits``: the reader's (``limits_for``), else the defaults.
 
     ``problems`` are one line each, ``<field>: <what> (<how to fix>)``; ``clean`` holds
     the valid keys only, normalised (whitespace stripped, empty items dropped).
     """
     clean: dict[str, Any] = {"version": PREFS_VERSION}
     problems: list[str] = []
+    lim = limits or Limits()
 
     if "schedule" in data:
         text = data["schedule"]
@@ -112,15 +141,15 @@ def validate_prefs(
         if not isinstance(interests, list):
             problems.append("interests: must be a list")
         else:
-            if len(interests) > MAX_INTERESTS:
+            if len(interests) > lim.interests:
                 problems.append(
-                    f"interests: {len(interests)} given, at most {MAX_INTERESTS} (remove some)"
+                    f"interests: {len(interests)} given, at most {lim.interests} (remove some)"
                 )
             out: list[dict[str, Any]] = []
             seen: set[str] = set()
             exempt = {name.lower() for name in trending}
-            for i, item in enumerate(interests[:MAX_INTERESTS], 1):
-                got = _validate_interest(item, i, seen, problems, exempt)
+            for i, item in enumerate(interests[: lim.interests], 1):
+                got = _validate_interest(item, i, seen, problems, exempt, lim)
                 if got is not None:
                     out.append(got)
             clean["interests"] = out
@@ -128,7 +157,7 @@ def validate_prefs(
 
 
 def _validate_interest(
-    item: Any, index: int, seen: set[str], problems: list[str], exempt: set[str]
+    item: Any, index: int, seen: set[str], problems: list[str], exempt: set[str], lim: Limits
 ) -> dict[str, Any] | None:
     if not isinstance(item, dict):
         problems.append(f"interest {index}: must be a mapping")
@@ -139,8 +168,8 @@ def _validate_interest(
     before = len(problems)
     if not name:
         problems.append(f"{where}: name is empty (give each interest a short name)")
-    elif len(name) > MAX_NAME:
-        problems.append(f"{where}: name is longer than {MAX_NAME} characters (shorten it)")
+    elif len(name) > lim.name:
+        problems.append(f"{where}: name is longer than {lim.name} characters (shorten it)")
     elif name.lower() in seen:
         problems.append(f"{where}: the name is used twice (names must be unique)")
     seen.add(name.lower())
@@ -149,22 +178,22 @@ def _validate_interest(
         problems.append(f"{where}: description must be text")
         description = ""
     description = description.strip()
-    if len(description) > MAX_DESCRIPTION:
-        problems.append(f"{where}: description is longer than {MAX_DESCRIPTION} characters")
+    if len(description) > lim.description:
+        problems.append(f"{where}: description is longer than {lim.description} characters")
     out: dict[str, Any] = {"name": name, "description": description}
     for key in LIST_FIELDS:
         values = _clean_list(item.get(key, []))
         if values is None:
             problems.append(f"{where}: {key} must be a list of text")
             values = ()
-        if len(values) > MAX_ITEMS:
-            problems.append(f"{where}: {key} has {len(values)} items, at most {MAX_ITEMS}")
+        if len(values) > lim.items:
+            problems.append(f"{where}: {key} has {len(values)} items, at most {lim.items}")
         for v in values:
-            if len(v) > MAX_ITEM:
+            if len(v) > lim.item:
                 problems.append(f"{where}: {key} item '{v[:30]}...' is too long")
         if key == "categories":
             for v in values:
-                if not is_category(v):
+                if not is_category(v) and v not in lim.categories:
                     problems.append(
                         f"{where}: category '{v}' is not an arXiv code "
                         "(use e.g. cs.CL, hep-th or cs.*)"
@@ -187,7 +216,9 @@ def apply_prefs(subscriber: Subscriber, prefs: dict[str, Any] | None) -> Subscri
     """
     if not prefs or not isinstance(prefs, dict):
         return subscriber
-    clean, problems = validate_prefs(prefs, trending=trending_interests(subscriber))
+    clean, problems = validate_prefs(
+        prefs, trending=trending_interests(subscriber), limits=limits_for(subscriber)
+    )
     changes: dict[str, Any] = {}
     if "schedule" in clean:
         changes["schedule"] = clean["schedule"]

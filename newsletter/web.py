@@ -52,9 +52,10 @@ from .errors import SubscriberNotFound
 from .models import Subscriber
 from .prefs import (
     LIST_FIELDS,
-    MAX_INTERESTS,
     MAX_PAPERS,
+    Limits,
     apply_prefs,
+    limits_for,
     prefs_of,
     trending_interests,
     validate_prefs,
@@ -344,7 +345,9 @@ def _split(text: str, *, commas: bool) -> list[str]:
     return [part.strip() for part in seps.split("\n") if part.strip()]
 
 
-def _prefs_from_form(form: FormData, trending: Collection[str]) -> tuple[dict[str, Any], list[str]]:
+def _prefs_from_form(
+    form: FormData, trending: Collection[str], limits: Limits
+) -> tuple[dict[str, Any], list[str]]:
     """The form's fields as a prefs dict; blank interest slots are ignored."""
 
     def text(key: str) -> str:
@@ -354,7 +357,7 @@ def _prefs_from_form(form: FormData, trending: Collection[str]) -> tuple[dict[st
     raw: dict[str, Any] = {"schedule": text("schedule"), "max_papers": text("max_papers")}
     interests = []
     try:
-        count = min(int(text("count") or 0), MAX_INTERESTS + 1)
+        count = min(int(text("count") or 0), limits.interests + 1)
     except ValueError:
         count = 0
     for i in range(count):
@@ -368,14 +371,14 @@ def _prefs_from_form(form: FormData, trending: Collection[str]) -> tuple[dict[st
             continue
         interests.append(item)
     raw["interests"] = interests
-    return validate_prefs(raw, trending=trending)
+    return validate_prefs(raw, trending=trending, limits=limits)
 
 
 def _joined(value: Any) -> str:
     return value if isinstance(value, str) else "\n".join(value)
 
 
-def _form_values(prefs: dict[str, Any]) -> dict[str, Any]:
+def _form_values(prefs: dict[str, Any], limits: Limits) -> dict[str, Any]:
     """A prefs dict as the form shows it (lists joined one per line), plus an empty slot."""
     interests = [
         {
@@ -385,7 +388,7 @@ def _form_values(prefs: dict[str, Any]) -> dict[str, Any]:
         }
         for i in prefs.get("interests", [])
     ]
-    if len(interests) < MAX_INTERESTS:
+    if len(interests) < limits.interests:
         interests.append({"name": "", "description": "", **{k: "" for k in LIST_FIELDS}})
     return {
         "schedule": prefs.get("schedule", ""),
@@ -399,13 +402,14 @@ async def preferences(ctx: _Ctx, request: Request) -> Response:
     sub = _subscriber(ctx, email)
     stored = await run_in_threadpool(ctx.store.get_prefs, sub.email)
     current = prefs_of(apply_prefs(sub, stored))
+    limits = limits_for(sub)  # (what the config gives this reader can always be saved)
     errors: list[str] = []
     saved = False
     shown = current
     if request.method == "POST":
         form = await _form(request)
         _check_csrf(ctx, request, form, sub.email, "preferences")
-        clean, errors = _prefs_from_form(form, trending_interests(sub))
+        clean, errors = _prefs_from_form(form, trending_interests(sub), limits)
         if not errors and not clean.get("interests") and not sub.trending:
             errors.append("interests: add at least one interest (or unsubscribe instead)")
         if errors:
@@ -413,7 +417,7 @@ async def preferences(ctx: _Ctx, request: Request) -> Response:
             shown = {
                 "schedule": form.get("schedule", ""),
                 "max_papers": form.get("max_papers", ""),
-                "interests": _prefs_from_form_raw(form),
+                "interests": _prefs_from_form_raw(form, limits),
             }
         else:
             await run_in_threadpool(ctx.store.set_prefs, sub.email, clean)
@@ -421,7 +425,7 @@ async def preferences(ctx: _Ctx, request: Request) -> Response:
             saved = True
     status, _ = await run_in_threadpool(ctx.store.subscriber_status, sub.email)
     nonce, fresh = _csrf_nonce(request)
-    values = _form_values(shown)
+    values = _form_values(shown, limits)
     response = _page(
         ctx,
         "preferences.html",
@@ -440,11 +444,11 @@ async def preferences(ctx: _Ctx, request: Request) -> Response:
     return _with_csrf_cookie(ctx, response, nonce, fresh)
 
 
-def _prefs_from_form_raw(form: FormData) -> list[dict[str, str]]:
+def _prefs_from_form_raw(form: FormData, limits: Limits) -> list[dict[str, str]]:
     """The interests exactly as typed (to refill a form that had errors)."""
     out = []
     try:
-        count = min(int(str(form.get("count", "0"))), MAX_INTERESTS + 1)
+        count = min(int(str(form.get("count", "0"))), limits.interests + 1)
     except ValueError:
         count = 0
     for i in range(count):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -347,6 +347,44 @@ def test_preferences_validation_errors_shown_and_nothing_stored(
     # What the reader typed is still in the form.
     assert prefs_form(r.text)["schedule"] == "every tuesday"
     assert live.store.get_prefs(ALICE.email) is None
+
+
+def test_a_reader_configured_beyond_the_forms_limits_can_still_save(
+    tmp_path: Path, client: httpx.Client
+) -> None:
+    """The config allows more than the form's defaults (20 interests, 50 items, 80-character
+    names, arXiv codes only): such a reader's form failed on every save, even a schedule
+    change, and nothing could be saved. What the config gives is accepted as it is."""
+    from newsletter.prefs import MAX_INTERESTS, MAX_ITEMS, MAX_NAME
+
+    many = tuple(
+        Interest(name=f"Topic {k}", keywords=(f"word{k}",)) for k in range(MAX_INTERESTS + 5)
+    )
+    wide = Interest(
+        name="N" * (MAX_NAME + 20),
+        keywords=tuple(f"kw{k}" for k in range(MAX_ITEMS + 10)),
+        categories=("econ.GN", "blog"),  # "blog": a tag of a feed source, not an arXiv code
+    )
+    carol = Subscriber(email="carol@example.org", interests=(*many, wide))
+    sock, base = bound_socket()
+    config = replace(make_config(tmp_path, base), subscribers=(ALICE, carol))
+    links = Links(base, SECRET, carol.email)
+    with Store(config.state) as store, running(create_app(config, store), sock):
+        form = prefs_form(client.get(links.preferences).text)
+        assert int(form["count"]) == len(carol.interests)  # every one (at the limit: no new)
+        form.update(schedule="weekdays 06:45", i0_keywords="word0\nextra")
+        r = client.post(links.preferences, data=form)
+        assert r.status_code == 200, re.findall(r"<li>(.*?)</li>", r.text)
+        stored = store.get_prefs(carol.email)
+        # A reader with the defaults still gets the defaults' limits (two and a new slot).
+        alice = prefs_form(client.get(Links(base, SECRET, ALICE.email).preferences).text)
+        assert int(alice["count"]) == 3
+    assert stored is not None
+    sub = apply_prefs(carol, stored)  # what the pipeline sends by
+    assert sub.schedule == "weekdays 06:45"
+    assert [i.name for i in sub.interests] == [i.name for i in carol.interests]
+    assert sub.interests[0].keywords == ("word0", "extra")  # the saved interests apply
+    assert sub.interests[-1].categories == ("econ.GN", "blog")
 
 
 @pytest.mark.parametrize("typed", ["\u00b2", "--5", "9" * 5000])
